@@ -1,0 +1,170 @@
+"""Structured configs: the schema Hydra's YAML is merged into, and its validation.
+
+The NumPy core takes these dataclasses, never a Hydra object, so it can be used and tested
+without Hydra. ``to_config`` turns a composed ``DictConfig`` into them and refuses a bad value
+with one line that names the key, the value and what is allowed, before any training starts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+ACTIVATIONS = ("sigmoid", "tanh", "relu")
+INITS = ("glorot", "he", "normal", "zeros")
+OPTIMIZERS = ("sgd", "momentum")
+PENALTIES = ("none", "l1", "l2")
+DTYPES = ("float32", "float64")
+NORMALIZATIONS = ("per_image", "train_stats")
+
+
+class ConfigError(ValueError):
+    """A config value is out of range; the message is one line meant for the user."""
+
+
+def resolve_path(path: str | Path) -> Path:
+    """Relative paths are relative to the repository root, whatever Hydra's working directory."""
+    path = Path(path).expanduser()
+    return path if path.is_absolute() else ROOT / path
+
+
+@dataclass
+class DataConfig:
+    name: str = "mnist"
+    dir: str = "data/mnist"
+    files: dict[str, str] = field(default_factory=dict)
+    sha256: dict[str, str | None] = field(default_factory=dict)
+    val_fraction: float = 0.2
+    split_seed: int = 0
+    normalize: str = "per_image"
+    max_train: int | None = None
+    max_test: int | None = None
+
+
+@dataclass
+class ModelConfig:
+    hidden: list[int] = field(default_factory=lambda: [128])
+    activation: str = "tanh"
+    init: str = "glorot"
+
+
+@dataclass
+class OptimizerConfig:
+    name: str = "momentum"
+    lr: float = 0.1
+    gamma: float = 0.9
+
+
+@dataclass
+class RegularizerConfig:
+    kind: str = "none"
+    lam: float = 0.0
+    penalize_bias: bool = False
+
+
+@dataclass
+class TrainerConfig:
+    epochs: int = 100
+    batch_size: int = 128
+    patience: int = 3
+    seed: int = 0
+    dtype: str = "float32"
+    threads: int | None = None
+    progress: bool = True
+
+
+@dataclass
+class TrackingConfig:
+    enabled: bool = True
+    uri: str | None = None
+    experiment: str = "mnist-mlp"
+    run_name: str | None = None
+    log_weights: bool = True
+
+
+@dataclass
+class TrainConfig:
+    preset: str = "custom"
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
+    regularizer: RegularizerConfig = field(default_factory=RegularizerConfig)
+    trainer: TrainerConfig = field(default_factory=TrainerConfig)
+    tracking: TrackingConfig = field(default_factory=TrackingConfig)
+
+    def flat(self) -> dict[str, Any]:
+        """Dotted keys (``optimizer.lr``) for MLflow parameters and tables."""
+        return flatten(asdict(self))
+
+    def training_hash(self) -> str:
+        """Identity of what a run computes: every key but tracking and display settings."""
+        keys = {k: v for k, v in self.flat().items() if not k.startswith("tracking.")}
+        keys.pop("trainer.progress")
+        keys.pop("trainer.threads")
+        return hashlib.sha256(json.dumps(keys, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``{"a": {"b": 1}}`` -> ``{"a.b": 1}``; lists stay values."""
+    out: dict[str, Any] = {}
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            out.update(flatten(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+Rule = tuple[str, Callable[[Any], bool], str]
+RULES: list[Rule] = [
+    ("model.activation", lambda v: v in ACTIVATIONS, f"one of {', '.join(ACTIVATIONS)}"),
+    ("model.init", lambda v: v in INITS, f"one of {', '.join(INITS)}"),
+    ("model.hidden", lambda v: all(h >= 1 for h in v), "a list of sizes >= 1 ([] for softmax)"),
+    ("optimizer.name", lambda v: v in OPTIMIZERS, f"one of {', '.join(OPTIMIZERS)}"),
+    ("optimizer.lr", lambda v: v > 0, "a number > 0"),
+    ("optimizer.gamma", lambda v: 0 <= v < 1, "a number in [0, 1)"),
+    ("regularizer.kind", lambda v: v in PENALTIES, f"one of {', '.join(PENALTIES)}"),
+    ("regularizer.lam", lambda v: v >= 0, "a number >= 0"),
+    ("trainer.epochs", lambda v: v >= 1, "an integer >= 1"),
+    ("trainer.batch_size", lambda v: v >= 1, "an integer >= 1"),
+    ("trainer.patience", lambda v: v >= 1, "an integer >= 1"),
+    ("trainer.dtype", lambda v: v in DTYPES, f"one of {', '.join(DTYPES)}"),
+    ("trainer.threads", lambda v: v is None or v >= 1, "null or an integer >= 1"),
+    ("data.val_fraction", lambda v: 0 < v < 1, "a number in (0, 1)"),
+    ("data.normalize", lambda v: v in NORMALIZATIONS, f"one of {', '.join(NORMALIZATIONS)}"),
+    ("data.max_train", lambda v: v is None or v >= 10, "null or an integer >= 10"),
+    ("data.max_test", lambda v: v is None or v >= 1, "null or an integer >= 1"),
+]
+
+
+def validate(cfg: TrainConfig) -> TrainConfig:
+    """Check every rule; the first broken one becomes a one-line ``ConfigError``."""
+    values = cfg.flat()
+    for key, ok, allowed in RULES:
+        if not ok(values[key]):
+            raise ConfigError(f"{key}={values[key]!r} is invalid: expected {allowed}")
+    if cfg.model.init == "zeros" and cfg.model.hidden:
+        raise ConfigError(
+            "model.init='zeros' is invalid with hidden layers (every unit would stay identical): "
+            "use glorot or he"
+        )
+    return cfg
+
+
+def to_config(cfg: Any) -> TrainConfig:
+    """Merge a composed Hydra config into the schema, build the dataclasses and validate them."""
+    from omegaconf import OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
+
+    try:
+        merged = OmegaConf.merge(OmegaConf.structured(TrainConfig), cfg)
+        obj = OmegaConf.to_object(merged)
+    except OmegaConfBaseException as err:
+        key = getattr(err, "full_key", None) or "config"
+        raise ConfigError(f"{key}: {str(err).splitlines()[0]}") from None
+    return validate(obj)

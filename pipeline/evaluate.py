@@ -1,0 +1,40 @@
+"""Re-evaluate a recorded run: ``python -m pipeline.evaluate RUN_ID [--uri URI]``.
+
+Downloads the run's ``model.npz`` and ``config.yaml``, reloads the data set the config names
+(checking its digest) and prints the test accuracy and loss next to the ones the run logged.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from pipeline.artifacts import load_config, load_model
+from pipeline.data import load
+from pipeline.fit import evaluate
+from pipeline.tracking import run_artifact, tracking_uri
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("run_id")
+    parser.add_argument("--uri", default=None, help="tracking URI (default: the project store)")
+    args = parser.parse_args(argv)
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    try:
+        logged = MlflowClient(tracking_uri(args.uri)).get_run(args.run_id).data.metrics
+        cfg = load_config(run_artifact(args.run_id, "config.yaml", args.uri))
+        net = load_model(run_artifact(args.run_id, "model.npz", args.uri))
+    except (MlflowException, OSError) as err:
+        print(f"error: cannot load run {args.run_id}: {err}", file=sys.stderr)
+        return 1
+    loss, accuracy = evaluate(net, load(cfg.data, net.dtype.name).test)
+    print(f"test accuracy {accuracy:.4%} (logged {logged.get('test_accuracy', float('nan')):.4%})")
+    print(f"test loss     {loss:.6f} (logged {logged.get('test_loss', float('nan')):.6f})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,171 @@
+"""The training loop: mini-batch SGD, early stopping and the ``on_epoch_end`` hook.
+
+This module and everything it imports know nothing of Hydra, MLflow or Optuna: observers
+(a tracker, a sweep's trial, a progress line) are callables ``hook(epoch, metrics)`` that may
+raise to stop training (an Optuna pruner does).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from pipeline.config import TrainConfig
+from pipeline.data import Arrays, Dataset
+from pipeline.network import Network
+from pipeline.optim import Penalty, make_optimizer
+
+EpochHook = Callable[[int, dict[str, float]], None]
+EVAL_ROWS = 2000  # rows per evaluation chunk: large enough for BLAS, small enough for memory
+
+
+class Diverged(ArithmeticError):
+    """The loss became NaN or infinite: the learning rate is too high for this network."""
+
+
+class EarlyStopping:
+    """The report's rule: stop once the validation loss has risen ``patience`` epochs in a row.
+
+    It remembers the epoch with the lowest validation loss, whose model training returns.
+    """
+
+    def __init__(self, patience: int) -> None:
+        self.patience = patience
+        self.best_loss = math.inf
+        self.best_epoch = 0
+        self.rises = 0
+        self._previous = math.inf
+
+    def update(self, epoch: int, val_loss: float) -> tuple[bool, bool]:
+        """Record one epoch; return (is this the best epoch so far, should training stop)."""
+        improved = val_loss < self.best_loss
+        if improved:
+            self.best_loss, self.best_epoch = val_loss, epoch
+        self.rises = self.rises + 1 if val_loss > self._previous else 0
+        self._previous = val_loss
+        return improved, self.rises >= self.patience
+
+
+@dataclass
+class Result:
+    """What a training run produced; ``network`` holds the best epoch's weights."""
+
+    network: Network
+    history: list[dict[str, float]]
+    best_epoch: int
+    stopped_epoch: int
+    test_loss: float
+    test_accuracy: float
+    seconds: float
+    early_stopped: bool
+    run_id: str | None = None  # set when the run was recorded in MLflow
+
+
+def evaluate(net: Network, data: Arrays) -> tuple[float, float]:
+    """Mean cross-entropy and accuracy over a whole split, in chunks of ``EVAL_ROWS``."""
+    ws = net.workspace(min(EVAL_ROWS, len(data)))
+    total_loss, correct = 0.0, 0
+    for start in range(0, len(data), ws.rows):
+        end = start + ws.rows
+        loss, probs = net.loss(data.x[start:end], data.t[start:end], ws)
+        total_loss += loss
+        correct += int(np.count_nonzero(probs.argmax(axis=1) == data.y[start:end]))
+    return total_loss / len(data), correct / len(data)
+
+
+def predict(net: Network, x: np.ndarray) -> np.ndarray:
+    """Predicted class of every row of ``x``."""
+    ws = net.workspace(min(EVAL_ROWS, len(x)))
+    return np.concatenate(
+        [net.forward(x[s : s + ws.rows], ws).argmax(axis=1) for s in range(0, len(x), ws.rows)]
+    )
+
+
+def fit(
+    net: Network,
+    train: Arrays,
+    val: Arrays,
+    cfg: TrainConfig,
+    rng: np.random.Generator,
+    hooks: Sequence[EpochHook] = (),
+) -> tuple[list[dict[str, float]], EarlyStopping]:
+    """Train ``net`` in place; on return it holds the weights of the best validation epoch."""
+    optimizer = make_optimizer(cfg.optimizer, net.theta.size, net.dtype)
+    penalty = Penalty(cfg.regularizer, net.n_weights, net.theta.size, net.dtype)
+    stopper = EarlyStopping(cfg.trainer.patience)
+    batch = min(cfg.trainer.batch_size, len(train))
+    ws = net.workspace(batch)
+    # One shuffle per epoch into preallocated copies; every batch is then a contiguous view.
+    xs, ts, ys = np.empty_like(train.x), np.empty_like(train.t), np.empty_like(train.y)
+    best = net.theta.copy()
+    history: list[dict[str, float]] = []
+    for epoch in range(1, cfg.trainer.epochs + 1):
+        start_time = time.perf_counter()
+        order = rng.permutation(len(train))
+        np.take(train.x, order, axis=0, out=xs, mode="clip")  # 'clip' avoids a hidden copy
+        np.take(train.t, order, axis=0, out=ts, mode="clip")
+        np.take(train.y, order, out=ys, mode="clip")
+        total_loss, correct = 0.0, 0
+        for s in range(0, len(train), batch):
+            x, t = xs[s : s + batch], ts[s : s + batch]
+            loss, probs = net.loss(x, t, ws)
+            total_loss += loss
+            correct += int(np.count_nonzero(probs.argmax(axis=1) == ys[s : s + batch]))
+            net.backward(x, t, probs, ws)
+            if penalty.active:
+                penalty.add_grad(net.theta, net.grad)
+            optimizer.step(net.theta, net.grad)
+        val_loss, val_acc = evaluate(net, val)
+        metrics = {
+            "train_loss": total_loss / len(train),  # running mean over the epoch's batches
+            "train_accuracy": correct / len(train),
+            "val_loss": val_loss,
+            "val_accuracy": val_acc,
+            "epoch_seconds": time.perf_counter() - start_time,
+        }
+        if not (math.isfinite(metrics["train_loss"]) and math.isfinite(val_loss)):
+            raise Diverged(
+                f"loss became {metrics['train_loss']} at epoch {epoch}: lower optimizer.lr "
+                f"(now {cfg.optimizer.lr})"
+            )
+        history.append(metrics)
+        improved, stop = stopper.update(epoch, val_loss)
+        if improved:
+            np.copyto(best, net.theta)
+        for hook in hooks:
+            hook(epoch, metrics)
+        if stop:
+            break
+    np.copyto(net.theta, best)
+    return history, stopper
+
+
+def build_network(cfg: TrainConfig, n_in: int, n_out: int, rng: np.random.Generator) -> Network:
+    sizes = [n_in, *cfg.model.hidden, n_out]
+    return Network(sizes, cfg.model.activation, cfg.model.init, rng, cfg.trainer.dtype)
+
+
+def train(cfg: TrainConfig, data: Dataset, hooks: Sequence[EpochHook] = ()) -> Result:
+    """Build the network from a validated config, fit it, and test the best epoch's model."""
+    from threadpoolctl import threadpool_limits
+
+    start = time.perf_counter()
+    rng = np.random.default_rng(cfg.trainer.seed)
+    net = build_network(cfg, data.train.x.shape[1], data.train.t.shape[1], rng)
+    with threadpool_limits(cfg.trainer.threads), np.errstate(over="ignore", invalid="ignore"):
+        history, stopper = fit(net, data.train, data.val, cfg, rng, hooks)
+        test_loss, test_acc = evaluate(net, data.test)
+    return Result(
+        network=net,
+        history=history,
+        best_epoch=stopper.best_epoch,
+        stopped_epoch=len(history),
+        test_loss=test_loss,
+        test_accuracy=test_acc,
+        seconds=time.perf_counter() - start,
+        early_stopped=stopper.rises >= stopper.patience,
+    )

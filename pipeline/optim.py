@@ -1,0 +1,80 @@
+"""Optimizers and penalties: tiny objects acting in place on the flat parameter vector."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from pipeline.config import OptimizerConfig, RegularizerConfig
+
+
+class SGD:
+    """w <- w - lr * grad (the report's Algorithm 1, line 8)."""
+
+    def __init__(self, lr: float) -> None:
+        self.lr = lr
+
+    def step(self, theta: np.ndarray, grad: np.ndarray) -> None:
+        grad *= self.lr
+        theta -= grad
+
+
+class Momentum:
+    """The report's eq. 5: dw_t = gamma * dw_{t-1} + (1 - gamma) * lr * grad; w <- w - dw_t.
+
+    This is an exponential moving average of the step, not PyTorch's heavy-ball form
+    (v = gamma v + grad): with the same lr the step is (1 - gamma) = 10x smaller at gamma 0.9,
+    which is why the report's learning rates look large.
+    """
+
+    def __init__(self, lr: float, gamma: float, size: int, dtype: np.dtype) -> None:
+        self.lr = lr
+        self.gamma = gamma
+        self.velocity = np.zeros(size, dtype)
+
+    def step(self, theta: np.ndarray, grad: np.ndarray) -> None:
+        v = self.velocity
+        v *= self.gamma
+        grad *= (1.0 - self.gamma) * self.lr
+        v += grad
+        theta -= v
+
+
+def make_optimizer(cfg: OptimizerConfig, size: int, dtype: np.dtype) -> SGD | Momentum:
+    if cfg.name == "sgd":
+        return SGD(cfg.lr)
+    return Momentum(cfg.lr, cfg.gamma, size, dtype)
+
+
+class Penalty:
+    """L2 adds lam * w (eq. 6) and L1 adds lam * sign(w) (eq. 7) to the gradient.
+
+    The matching loss terms are lam/2 * sum(w^2) and lam * sum(|w|): the report writes
+    lam/2 in front of |w| too, but only lam * |w| has the gradient lam * sign(w) it uses.
+    """
+
+    def __init__(self, cfg: RegularizerConfig, n_weights: int, size: int, dtype: np.dtype) -> None:
+        self.kind = cfg.kind
+        self.lam = cfg.lam
+        self.n = size if cfg.penalize_bias else n_weights  # weights are theta's prefix
+        self._tmp = np.empty(self.n, dtype)
+
+    @property
+    def active(self) -> bool:
+        return self.kind != "none" and self.lam > 0
+
+    def loss(self, theta: np.ndarray) -> float:
+        w = theta[: self.n]
+        if self.kind == "l2":
+            return 0.5 * self.lam * float(np.vdot(w, w))
+        if self.kind == "l1":
+            return self.lam * float(np.abs(w).sum())
+        return 0.0
+
+    def add_grad(self, theta: np.ndarray, grad: np.ndarray) -> None:
+        tmp = self._tmp
+        if self.kind == "l2":
+            np.multiply(theta[: self.n], self.lam, out=tmp)
+        else:
+            np.sign(theta[: self.n], out=tmp)
+            tmp *= self.lam
+        grad[: self.n] += tmp

@@ -1,0 +1,84 @@
+"""Train one network: ``python -m pipeline.train experiment=relu optimizer.lr=0.05`` (``-m`` too).
+
+``run`` is the Hydra-free part every caller shares (this CLI, the sweeps, the report): load the
+data once per process, train, and record the run in MLflow when tracking is on.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Sequence
+from dataclasses import asdict
+
+import hydra
+from omegaconf import DictConfig
+
+from pipeline import fit
+from pipeline.config import ConfigError, TrainConfig, to_config
+from pipeline.data import DataError, Dataset, load
+
+_datasets: dict[str, Dataset] = {}
+
+
+def load_data(cfg: TrainConfig) -> Dataset:
+    """Load (and verify) a data set once per process: sweeps and reports train many times."""
+    key = json.dumps([asdict(cfg.data), cfg.trainer.dtype], sort_keys=True)
+    if key not in _datasets:
+        _datasets[key] = load(cfg.data, cfg.trainer.dtype)
+    return _datasets[key]
+
+
+def progress_line(prefix: str = "") -> fit.EpochHook:
+    """An epoch hook printing one line per epoch: losses, accuracies, seconds."""
+
+    def hook(epoch: int, m: dict[str, float]) -> None:
+        print(
+            f"{prefix}epoch {epoch:3d}  train {m['train_loss']:.4f} {m['train_accuracy']:.2%}  "
+            f"val {m['val_loss']:.4f} {m['val_accuracy']:.2%}  {m['epoch_seconds']:.2f}s",
+            flush=True,
+        )
+
+    return hook
+
+
+def run(
+    cfg: TrainConfig,
+    hooks: Sequence[fit.EpochHook] = (),
+    tags: dict[str, str] | None = None,
+    parent_run_id: str | None = None,
+) -> fit.Result:
+    """Train from a validated config; with tracking on, the result carries its MLflow run id."""
+    data = load_data(cfg)
+    hooks = [*hooks, progress_line()] if cfg.trainer.progress else list(hooks)
+    if not cfg.tracking.enabled:
+        return fit.train(cfg, data, hooks)
+    from pipeline.tracking import Tracker  # imports mlflow: only when tracking is on
+
+    with Tracker(cfg, data.digest, tags or {}, parent_run_id) as tracker:
+        result = fit.train(cfg, data, [tracker, *hooks])
+        tracker.log_result(result, data)
+    result.run_id = tracker.run_id
+    return result
+
+
+@hydra.main(version_base=None, config_path="../conf", config_name="config")
+def main(raw: DictConfig) -> float:
+    from hydra.core.hydra_config import HydraConfig
+
+    try:
+        cfg = to_config(raw)
+        overrides = " ".join(HydraConfig.get().overrides.task)
+        result = run(cfg, tags={"hydra.overrides": overrides})
+    except (ConfigError, DataError, fit.Diverged) as err:
+        sys.exit(f"error: {err}")
+    print(
+        f"test accuracy {result.test_accuracy:.2%}  test loss {result.test_loss:.4f}  "
+        f"best epoch {result.best_epoch}  stopped at {result.stopped_epoch}  "
+        f"{result.seconds:.1f}s" + (f"  mlflow run {result.run_id}" if result.run_id else "")
+    )
+    return result.test_accuracy
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,92 @@
+"""The training loop: early stopping, real learning, exact repeatability, divergence."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from pipeline import fit
+from pipeline.fit import Diverged, EarlyStopping
+
+
+def test_early_stopping_on_a_scripted_sequence() -> None:
+    stopper = EarlyStopping(patience=3)
+    losses = [1.0, 0.8, 0.85, 0.7, 0.75, 0.76, 0.74, 0.78, 0.79, 0.8]
+    #  a rise at epoch 3 is followed by a fall (count resets); epochs 5-6 rise, 7 falls;
+    #  epochs 8, 9, 10 rise three times in a row: stop at 10, best is epoch 4 (0.7)
+    stops = [stopper.update(e, v)[1] for e, v in enumerate(losses, 1)]
+    assert stops == [False] * 9 + [True]
+    assert stopper.best_epoch == 4 and stopper.best_loss == 0.7
+
+
+def test_plateau_is_not_a_rise() -> None:
+    stopper = EarlyStopping(patience=2)
+    assert not any(stopper.update(e, 0.5)[1] for e in range(1, 10))
+
+
+def test_short_run_learns_and_restores_best(make_config, small_mnist) -> None:
+    seen: list[int] = []
+    cfg = make_config(
+        "experiment=momentum", "trainer.epochs=4", "tracking=none", "trainer.progress=false"
+    )
+    result = fit.train(cfg, small_mnist, [lambda epoch, m: seen.append(epoch)])
+    assert seen == [1, 2, 3, 4]
+    assert result.test_accuracy > 0.85  # chance is 0.10
+    val_losses = [h["val_loss"] for h in result.history]
+    assert result.best_epoch == 1 + int(np.argmin(val_losses))
+    # the returned network is the best epoch's: re-evaluating it gives that epoch's val loss
+    loss, _ = fit.evaluate(result.network, small_mnist.val)
+    assert loss == pytest.approx(min(val_losses), rel=1e-5)
+
+
+def test_early_stop_ends_training(make_config, small_mnist) -> None:
+    # a huge penalty makes validation loss rise quickly; the loop must stop well before 50
+    cfg = make_config(
+        "experiment=l1",
+        "regularizer.lam=0.3",
+        "trainer.epochs=50",
+        "trainer.patience=1",
+        "tracking=none",
+        "trainer.progress=false",
+    )
+    result = fit.train(cfg, small_mnist)
+    assert result.early_stopped and result.stopped_epoch < 50
+    assert result.best_epoch <= result.stopped_epoch - 1
+
+
+@pytest.mark.parametrize("preset", ["softmax", "sigmoid", "relu", "l2"])
+def test_same_seed_same_numbers(make_config, small_mnist, preset: str) -> None:
+    args = (f"experiment={preset}", "trainer.epochs=2", "tracking=none", "trainer.progress=false")
+    a = fit.train(make_config(*args), small_mnist)
+    b = fit.train(make_config(*args), small_mnist)
+    c = fit.train(make_config(*args, "trainer.seed=1"), small_mnist)
+    assert a.history[-1]["val_loss"] == b.history[-1]["val_loss"]
+    assert np.array_equal(a.network.theta, b.network.theta)
+    assert not np.array_equal(a.network.theta, c.network.theta)
+
+
+def test_float64_on_request(make_config) -> None:
+    from pipeline.train import load_data
+
+    cfg = make_config(
+        "trainer.dtype=float64",
+        "data.max_train=1000",
+        "data.max_test=100",
+        "trainer.epochs=1",
+        "tracking=none",
+        "trainer.progress=false",
+    )
+    result = fit.train(cfg, load_data(cfg))
+    assert result.network.theta.dtype == np.float64
+
+
+def test_divergence_is_an_error(make_config, small_mnist) -> None:
+    cfg = make_config(
+        "experiment=relu",
+        "optimizer.lr=1e6",
+        "trainer.epochs=3",
+        "tracking=none",
+        "trainer.progress=false",
+    )
+    with pytest.raises(Diverged, match=r"lower optimizer\.lr"):
+        fit.train(cfg, small_mnist)
