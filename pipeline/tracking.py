@@ -65,7 +65,9 @@ def open_experiment(uri: str | None, name: str) -> tuple[MlflowClient, str]:
     if experiment is not None:
         return client, experiment.experiment_id
     try:
-        return client, client.create_experiment(name, artifact_location=_artifact_root(uri))
+        # the kind makes MLflow 3's UI show the model-training views, not the GenAI ones
+        tags = {"mlflow.experimentKind": "custom_model_development"}
+        return client, client.create_experiment(name, _artifact_root(uri), tags)
     except MlflowException:  # another process created it first
         return client, client.get_experiment_by_name(name).experiment_id
 

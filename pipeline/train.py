@@ -72,6 +72,8 @@ def main(raw: DictConfig) -> float:
         result = run(cfg, tags={"hydra.overrides": overrides})
     except (ConfigError, DataError, fit.Diverged) as err:
         sys.exit(f"error: {err}")
+    except KeyboardInterrupt:
+        sys.exit("interrupted: the MLflow run was ended as KILLED")
     print(
         f"test accuracy {result.test_accuracy:.2%}  test loss {result.test_loss:.4f}  "
         f"best epoch {result.best_epoch}  stopped at {result.stopped_epoch}  "

@@ -1,0 +1,114 @@
+"""The MLflow UI in a real browser: a recorded run's page shows its name, metrics and figure."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from pipeline import train
+from pipeline.config import ROOT
+
+CHROMIUM = "/usr/bin/chromium"
+SCREENSHOTS = ROOT / "test-artifacts"  # git-ignored; CI keeps them for a look
+pytestmark = pytest.mark.skipif(
+    not Path(CHROMIUM).exists(), reason="apt-get install chromium (.ci/run installs it)"
+)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def server(store: str, tmp_path: Path) -> Iterator[str]:
+    port = free_port()
+    mlflow = Path(sys.executable).with_name("mlflow")
+    log = tmp_path / "server.log"
+    with open(log, "w") as stderr:
+        proc = subprocess.Popen(
+            [
+                str(mlflow),
+                "server",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--workers",
+                "1",
+                "--backend-store-uri",
+                store,
+                "--artifacts-destination",
+                str(tmp_path / "served"),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+        )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 90
+    while True:
+        try:
+            urllib.request.urlopen(f"{url}/health", timeout=2)
+            break
+        except OSError:
+            assert proc.poll() is None, log.read_text()
+            assert time.monotonic() < deadline, "mlflow server did not start in 90 s"
+            time.sleep(0.5)
+    yield url
+    proc.terminate()
+    proc.wait(timeout=30)
+
+
+def test_run_page_shows_name_metric_and_figure(make_config, store: str, server: str) -> None:
+    from playwright.sync_api import sync_playwright
+
+    cfg = make_config(
+        "experiment=sigmoid",
+        "trainer.epochs=2",
+        "data.max_train=2000",
+        "data.max_test=500",
+        "trainer.progress=false",
+        f"tracking.uri={store}",
+    )
+    result = train.run(cfg)
+    from mlflow import MlflowClient
+
+    experiment_id = MlflowClient(store).get_run(result.run_id).info.experiment_id
+    page_url = f"{server}/#/experiments/{experiment_id}/runs/{result.run_id}"
+    SCREENSHOTS.mkdir(exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+            ],
+        )
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.goto(page_url)
+        page.get_by_text("sigmoid-seed0").first.wait_for(timeout=60_000)
+        page.get_by_text("test_accuracy", exact=True).first.wait_for(timeout=30_000)
+        assert str(result.test_accuracy) in page.inner_text("body")
+        page.screenshot(path=SCREENSHOTS / "mlflow-run-overview.png", full_page=True)
+        page.goto(f"{page_url}/artifacts/curves.png")
+        figure = page.locator("img[alt='curves.png']").first  # loaded as a blob
+        figure.wait_for(timeout=60_000)
+        page.wait_for_function(
+            "img => img.complete && img.naturalWidth > 500",
+            arg=figure.element_handle(),
+            timeout=30_000,
+        )
+        page.screenshot(path=SCREENSHOTS / "mlflow-run-curves.png", full_page=True)
+        browser.close()
