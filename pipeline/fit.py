@@ -27,6 +27,11 @@ class Diverged(ArithmeticError):
     """The loss became NaN or infinite: the learning rate is too high for this network."""
 
 
+class StopTraining(Exception):
+    """Raised by an epoch hook to end training now (a sweep's pruner); the run still completes
+    normally with the best epoch so far, and the message becomes ``Result.stop_reason``."""
+
+
 class EarlyStopping:
     """The report's rule: stop once the validation loss has risen ``patience`` epochs in a row.
 
@@ -61,7 +66,7 @@ class Result:
     test_loss: float
     test_accuracy: float
     seconds: float
-    early_stopped: bool
+    stop_reason: str  # "early stopping", "max epochs", or a hook's StopTraining message
     run_id: str | None = None  # set when the run was recorded in MLflow
 
 
@@ -92,8 +97,11 @@ def fit(
     cfg: TrainConfig,
     rng: np.random.Generator,
     hooks: Sequence[EpochHook] = (),
-) -> tuple[list[dict[str, float]], EarlyStopping]:
-    """Train ``net`` in place; on return it holds the weights of the best validation epoch."""
+) -> tuple[list[dict[str, float]], EarlyStopping, str]:
+    """Train ``net`` in place; on return it holds the weights of the best validation epoch.
+
+    Returns the per-epoch metrics, the early-stopping state and why training ended.
+    """
     optimizer = make_optimizer(cfg.optimizer, net.theta.size, net.dtype)
     penalty = Penalty(cfg.regularizer, net.n_weights, net.theta.size, net.dtype)
     stopper = EarlyStopping(cfg.trainer.patience)
@@ -103,6 +111,7 @@ def fit(
     xs, ts, ys = np.empty_like(train.x), np.empty_like(train.t), np.empty_like(train.y)
     best = net.theta.copy()
     history: list[dict[str, float]] = []
+    reason = "max epochs"
     for epoch in range(1, cfg.trainer.epochs + 1):
         start_time = time.perf_counter()
         order = rng.permutation(len(train))
@@ -136,12 +145,17 @@ def fit(
         improved, stop = stopper.update(epoch, val_loss)
         if improved:
             np.copyto(best, net.theta)
-        for hook in hooks:
-            hook(epoch, metrics)
+        try:
+            for hook in hooks:
+                hook(epoch, metrics)
+        except StopTraining as signal:
+            reason = str(signal)
+            break
         if stop:
+            reason = "early stopping"
             break
     np.copyto(net.theta, best)
-    return history, stopper
+    return history, stopper, reason
 
 
 def build_network(cfg: TrainConfig, n_in: int, n_out: int, rng: np.random.Generator) -> Network:
@@ -157,7 +171,7 @@ def train(cfg: TrainConfig, data: Dataset, hooks: Sequence[EpochHook] = ()) -> R
     rng = np.random.default_rng(cfg.trainer.seed)
     net = build_network(cfg, data.train.x.shape[1], data.train.t.shape[1], rng)
     with threadpool_limits(cfg.trainer.threads), np.errstate(over="ignore", invalid="ignore"):
-        history, stopper = fit(net, data.train, data.val, cfg, rng, hooks)
+        history, stopper, reason = fit(net, data.train, data.val, cfg, rng, hooks)
         test_loss, test_acc = evaluate(net, data.test)
     return Result(
         network=net,
@@ -167,5 +181,5 @@ def train(cfg: TrainConfig, data: Dataset, hooks: Sequence[EpochHook] = ()) -> R
         test_loss=test_loss,
         test_accuracy=test_acc,
         seconds=time.perf_counter() - start,
-        early_stopped=stopper.rises >= stopper.patience,
+        stop_reason=reason,
     )

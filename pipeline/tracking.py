@@ -201,6 +201,7 @@ class Tracker:
                 "train_seconds": result.seconds,
             }
         )
+        self.client.set_tag(self.run_id, "stop_reason", result.stop_reason)
         with tempfile.TemporaryDirectory() as tmp:
             artifacts.write_run(Path(tmp), self.cfg, result, data)
             self.client.log_artifacts(self.run_id, tmp)
@@ -246,6 +247,14 @@ def log_tables(
     return run_id
 
 
+def set_tags(run_id: str, tags: dict[str, str], uri: str | None = None) -> None:
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri(uri))
+    for key, value in tags.items():
+        client.set_tag(run_id, key, value)
+
+
 def run_artifact(run_id: str, path: str, uri: str | None = None) -> Path:
     """Download one artifact of a run (``model.npz``, ``config.yaml``) to a local path."""
     from mlflow.artifacts import download_artifacts
@@ -262,10 +271,22 @@ class ParentRun:
     subprocesses attach to it, and it is ended even if the process exits early.
     """
 
-    def __init__(self, uri: str | None, experiment: str, name: str, tags: dict[str, str]) -> None:
+    def __init__(
+        self,
+        uri: str | None,
+        experiment: str,
+        name: str,
+        tags: dict[str, str],
+        resume_run_id: str | None = None,
+    ) -> None:
         self.client, experiment_id = open_experiment(uri, experiment)
-        tags = {**provenance(), **tags}
-        self.run_id = self.client.create_run(experiment_id, run_name=name, tags=tags).info.run_id
+        if resume_run_id:  # a resumed sweep keeps its one parent run
+            self.run_id = resume_run_id
+            self.client.update_run(resume_run_id, status="RUNNING")
+        else:
+            tags = {**provenance(), **tags}
+            run = self.client.create_run(experiment_id, run_name=name, tags=tags)
+            self.run_id = run.info.run_id
         os.environ[PARENT_RUN_ENV] = self.run_id
         self._ended = False
         atexit.register(self.end, "KILLED")

@@ -8,17 +8,30 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict
 
 import hydra
 from omegaconf import DictConfig
 
 from pipeline import fit
-from pipeline.config import ConfigError, TrainConfig, to_config
+from pipeline.config import ROOT, ConfigError, TrainConfig, to_config
 from pipeline.data import DataError, Dataset, load
 
+CONF_DIR = str(ROOT / "conf")
 _datasets: dict[str, Dataset] = {}
+
+
+def compose(overrides: Sequence[str] = (), config_name: str = "config") -> DictConfig:
+    """Compose a config from ``conf/`` as the command line would, inside or outside a Hydra app."""
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    if GlobalHydra.instance().is_initialized():  # inside @hydra.main: same search path
+        return hydra_compose(config_name, overrides=list(overrides))
+    with initialize_config_dir(config_dir=CONF_DIR, version_base=None):
+        return hydra_compose(config_name, overrides=list(overrides))
 
 
 def load_data(cfg: TrainConfig) -> Dataset:
@@ -47,8 +60,10 @@ def run(
     hooks: Sequence[fit.EpochHook] = (),
     tags: dict[str, str] | None = None,
     parent_run_id: str | None = None,
+    on_start: Callable[[str], None] | None = None,
 ) -> fit.Result:
-    """Train from a validated config; with tracking on, the result carries its MLflow run id."""
+    """Train from a validated config; with tracking on, the result carries its MLflow run id
+    (``on_start`` receives it as soon as the run exists, before anything can fail)."""
     data = load_data(cfg)
     hooks = [*hooks, progress_line()] if cfg.trainer.progress else list(hooks)
     if not cfg.tracking.enabled:
@@ -56,6 +71,8 @@ def run(
     from pipeline.tracking import Tracker  # imports mlflow: only when tracking is on
 
     with Tracker(cfg, data.digest, tags or {}, parent_run_id) as tracker:
+        if on_start:
+            on_start(tracker.run_id)
         result = fit.train(cfg, data, [tracker, *hooks])
         tracker.log_result(result, data)
     result.run_id = tracker.run_id

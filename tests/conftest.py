@@ -6,18 +6,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from hydra import compose, initialize_config_dir
 
-from pipeline.config import ROOT, TrainConfig, to_config
+from pipeline.config import TrainConfig, to_config
 from pipeline.data import Dataset
-from pipeline.train import load_data
-
-CONF = str(ROOT / "conf")
+from pipeline.train import compose, load_data
 
 
-def compose_config(*overrides: str, name: str = "config") -> object:
-    with initialize_config_dir(config_dir=CONF, version_base=None):
-        return compose(config_name=name, overrides=list(overrides))
+def compose_config(*overrides: str) -> object:
+    return compose(overrides)
 
 
 @pytest.fixture

@@ -50,7 +50,7 @@ def test_early_stop_ends_training(make_config, small_mnist) -> None:
         "trainer.progress=false",
     )
     result = fit.train(cfg, small_mnist)
-    assert result.early_stopped and result.stopped_epoch < 50
+    assert result.stop_reason == "early stopping" and result.stopped_epoch < 50
     assert result.best_epoch <= result.stopped_epoch - 1
 
 
@@ -63,6 +63,17 @@ def test_same_seed_same_numbers(make_config, small_mnist, preset: str) -> None:
     assert a.history[-1]["val_loss"] == b.history[-1]["val_loss"]
     assert np.array_equal(a.network.theta, b.network.theta)
     assert not np.array_equal(a.network.theta, c.network.theta)
+
+
+def test_a_hook_can_stop_training(make_config, small_mnist) -> None:
+    def prune(epoch: int, metrics: dict) -> None:
+        if epoch == 2:
+            raise fit.StopTraining("pruned at epoch 2")
+
+    cfg = make_config("trainer.epochs=10", "tracking=none", "trainer.progress=false")
+    result = fit.train(cfg, small_mnist, [prune])
+    assert result.stopped_epoch == 2 and result.stop_reason == "pruned at epoch 2"
+    assert result.test_accuracy > 0.5
 
 
 def test_float64_on_request(make_config) -> None:

@@ -1,0 +1,115 @@
+"""Optuna sweep: ``python -m sweeps sweep=lr_activation n_trials=40 workers=2 [training keys]``.
+
+Re-running the same command resumes the study: only trials still missing to reach
+``n_trials`` run. The study has one MLflow parent run (kept across resumptions) holding the
+trials table and Optuna's figures; every trial is a child run.
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+from pathlib import Path
+
+import hydra
+from omegaconf import DictConfig
+
+from pipeline.config import ConfigError, to_config
+from pipeline.train import compose
+from sweeps import study as st
+from sweeps import summary
+from sweeps.space import SweepError
+
+SWEEP_KEYS = {"n_trials", "workers", "study", "sweep", "hydra"}
+
+
+def training_overrides(overrides: list[str]) -> list[str]:
+    """The command line's overrides that concern training (everything but sweep settings)."""
+    keep = [o for o in overrides if o.lstrip("+~").split("=")[0].split(".")[0] not in SWEEP_KEYS]
+    if not any(o.startswith("trainer.progress") for o in keep):
+        keep.append("trainer.progress=false")  # one line per trial, not one per epoch
+    return keep
+
+
+def parent_run(s: st.Settings, study, cfg):
+    from pipeline.tracking import ParentRun
+
+    parent = ParentRun(
+        cfg.tracking.uri,
+        cfg.tracking.experiment,
+        f"study {s.name}",
+        {
+            "kind": "study",
+            "optuna.study": s.name,
+            "optuna.storage": s.storage,
+            "optuna.sampler": s.sampler,
+            "optuna.pruner": s.pruner,
+            "optuna.seed": str(s.seed),
+            "optuna.objective": s.objective,
+            "optuna.sweep": s.sweep,
+        },
+        resume_run_id=study.user_attrs.get("mlflow_parent_run_id"),
+    )
+    study.set_user_attr("mlflow_parent_run_id", parent.run_id)
+    return parent
+
+
+def log_summary(parent, study, s: st.Settings) -> None:
+    from mlflow.entities import Metric
+
+    with tempfile.TemporaryDirectory() as tmp:
+        table, skipped = summary.write(study, Path(tmp))
+        parent.client.log_artifacts(parent.run_id, tmp)
+    states = table["state"].value_counts() if not table.empty else {}
+    metrics = {f"n_{k.lower()}": float(v) for k, v in dict(states).items()}
+    if "COMPLETE" in states:
+        metrics["best_value"] = study.best_value
+    parent.client.log_batch(parent.run_id, metrics=[Metric(k, v, 0, 0) for k, v in metrics.items()])
+    for note in skipped:
+        print(f"figure skipped: {note}")
+
+
+@hydra.main(version_base=None, config_path="../conf", config_name="sweeps")
+def main(cfg: DictConfig) -> None:
+    from hydra.core.hydra_config import HydraConfig
+
+    base = training_overrides(list(HydraConfig.get().overrides.task))
+    try:
+        s = st.settings_from(cfg, base)
+        st.check(s)
+        train_cfg = to_config(compose(base))
+    except (SweepError, ConfigError) as err:
+        sys.exit(f"error: {err}")
+    epochs = train_cfg.trainer.epochs
+    study = st.open_study(s, epochs)
+    existing = study.get_trials(deepcopy=False)
+    missing = s.n_trials - sum(st.counted(t) for t in existing)
+    print(
+        f"study {s.name} ({s.storage}): {s.n_trials - missing} of {s.n_trials} trials done, "
+        f"running {max(missing, 0)} with {s.workers} worker(s)",
+        flush=True,
+    )
+    parent = parent_run(s, study, train_cfg) if train_cfg.tracking.enabled else None
+    try:
+        if missing > 0:
+            st.run_workers(s, missing, len(existing), parent and parent.run_id, epochs)
+        if parent:
+            log_summary(parent, study, s)
+    except KeyboardInterrupt:
+        if parent:
+            parent.end("KILLED")
+        sys.exit("interrupted: run the same command again to resume the study")
+    except BaseException:
+        if parent:
+            parent.end("FAILED")
+        raise
+    if parent:
+        parent.end("FINISHED")
+    try:
+        print(f"best {s.objective} {study.best_value:.4f}: {study.best_params}")
+    except ValueError:
+        print("no trial completed")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,279 @@
+"""Optuna sweeps on small subsets: counts, resume, pruning, workers, PostgreSQL, divergence."""
+
+from __future__ import annotations
+
+import glob
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import optuna
+import pytest
+from mlflow import MlflowClient
+from optuna.trial import TrialState
+
+from pipeline.config import ROOT
+from pipeline.train import compose
+from sweeps import space
+from sweeps import study as st
+from tests.test_ui import free_port
+
+SMALL = ["data.max_train=3000", "data.max_test=500", "trainer.epochs=4"]
+
+
+def sweep(
+    tmp: Path, *args: str, storage: str | None = None, check: bool = True, **popen
+) -> subprocess.CompletedProcess:
+    cmd = [
+        sys.executable,
+        "-m",
+        "sweeps",
+        *SMALL,
+        f"tracking.uri=sqlite:///{tmp}/mlflow.db",
+        f"study.storage={storage or f'journal:{tmp}/study.journal'}",
+        f"hydra.run.dir={tmp}/hydra",
+        *args,
+    ]
+    out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    if check:
+        assert out.returncode == 0, out.stdout + out.stderr
+    return out
+
+
+def load(tmp: Path, name: str = "lr_activation-mnist", storage: str | None = None) -> optuna.Study:
+    return optuna.load_study(
+        study_name=name, storage=st.open_storage(storage or f"journal:{tmp}/study.journal")
+    )
+
+
+def child_runs(tmp: Path) -> list:
+    client = MlflowClient(f"sqlite:///{tmp}/mlflow.db")
+    runs = client.search_runs([e.experiment_id for e in client.search_experiments()])
+    return [r for r in runs if r.data.tags.get("kind") == "trial"]
+
+
+def test_study_runs_n_trials_with_child_runs_and_summary(tmp_path: Path) -> None:
+    out = sweep(tmp_path, "n_trials=4")
+    assert "best val_loss" in out.stdout
+    study = load(tmp_path)
+    assert len(study.trials) == 4 and all(st.counted(t) for t in study.trials)
+    children = child_runs(tmp_path)
+    assert len(children) == 4
+    client = MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")
+    parent_id = study.user_attrs["mlflow_parent_run_id"]
+    parent = client.get_run(parent_id)
+    assert parent.info.status == "FINISHED" and parent.data.tags["optuna.sampler"] == "tpe"
+    assert {c.data.tags["mlflow.parentRunId"] for c in children} == {parent_id}
+    assert {t.user_attrs["mlflow_run_id"] for t in study.trials} == {
+        c.info.run_id for c in children
+    }
+    artifacts = {a.path for a in client.list_artifacts(parent_id)}
+    assert {"trials.csv", "trials.md", "optimization_history.png"} <= artifacts
+    # run again: nothing missing, nothing re-run
+    again = sweep(tmp_path, "n_trials=4")
+    assert "4 of 4 trials done, running 0" in again.stdout
+    assert len(load(tmp_path).trials) == 4
+
+
+def test_resume_after_interruption_reaches_exactly_n(tmp_path: Path) -> None:
+    cmd = [
+        sys.executable,
+        "-m",
+        "sweeps",
+        *SMALL,
+        "n_trials=6",
+        "trainer.epochs=30",
+        "trainer.patience=30",
+        "tracking=none",
+        f"study.storage=journal:{tmp_path}/study.journal",
+        f"hydra.run.dir={tmp_path}/hydra",
+    ]
+    proc = subprocess.Popen(
+        cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    while "trial   1" not in proc.stdout.readline():  # two trials finished
+        assert proc.poll() is None, proc.stderr.read()
+    time.sleep(0.5)  # inside the third trial
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 1 and "resume" in err
+    interrupted = load(tmp_path)
+    done = sum(st.counted(t) for t in interrupted.trials)
+    assert 2 <= done < 6
+    assert any(t.state == TrialState.FAIL and not st.counted(t) for t in interrupted.trials)
+    out = sweep(tmp_path, "n_trials=6", "trainer.epochs=30", "trainer.patience=30", "tracking=none")
+    assert f"{done} of 6 trials done, running {6 - done}" in out.stdout
+    assert sum(st.counted(t) for t in load(tmp_path).trials) == 6
+
+
+def test_always_pruning_pruner_marks_trials_pruned(tmp_path: Path) -> None:
+    sweep(tmp_path, "n_trials=3", "study.pruner=threshold", "study.threshold=0")
+    study = load(tmp_path)
+    assert [t.state for t in study.trials] == [TrialState.PRUNED] * 3
+    assert all(t.last_step == 1 for t in study.trials)  # pruned at the first report
+    tags = [r.data.tags for r in child_runs(tmp_path)]
+    assert [(t["optuna.state"], t["optuna.pruned_epoch"]) for t in tags] == [("PRUNED", "1")] * 3
+
+
+def test_two_workers_finish_exactly_n_distinct_trials(tmp_path: Path) -> None:
+    out = sweep(tmp_path, "n_trials=5", "workers=2", "tracking=none")
+    assert "[worker 0]" in out.stdout and "[worker 1]" in out.stdout
+    trials = load(tmp_path).trials
+    assert sorted(t.number for t in trials) == [0, 1, 2, 3, 4]
+    assert all(st.counted(t) for t in trials)
+    assert len({tuple(sorted(t.params.items())) for t in trials}) == 5
+
+
+def test_diverging_trial_fails_and_the_sweep_goes_on(tmp_path: Path) -> None:
+    raw = compose(
+        [
+            "data.max_train=2000",
+            "data.max_test=200",
+            "trainer.epochs=3",
+            "tracking=none",
+            "trainer.progress=false",
+            "sweep=lr_activation",
+            f"study.storage=journal:{tmp_path}/s.journal",
+            "n_trials=4",
+            "study.sampler=random",
+        ],
+        config_name="sweeps",
+    )
+    s = st.settings_from(
+        raw,
+        [
+            "data.max_train=2000",
+            "data.max_test=200",
+            "trainer.epochs=3",
+            "tracking=none",
+            "trainer.progress=false",
+        ],
+    )
+    s = st.Settings(
+        **{
+            **s.__dict__,
+            "params": {
+                "optimizer.lr": {"type": "categorical", "choices": [0.1, 1.0e6]},
+                "model.activation": {"type": "categorical", "choices": ["relu"]},
+            },
+        }
+    )
+    st.run_workers(s, 4, 0, None, 3)
+    trials = optuna.load_study(study_name=s.name, storage=st.open_storage(s.storage)).trials
+    assert len(trials) == 4 and all(st.counted(t) for t in trials)
+    for t in trials:
+        diverges = t.params["optimizer.lr"] > 1
+        assert (t.state == TrialState.FAIL) == diverges
+        assert ("failed_reason" in t.user_attrs) == diverges
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("sweep=nope", "Could not find 'sweep/nope'"),
+        ("n_trials=0", "n_trials=0 is invalid"),
+        ("study.pruner=always", "study.pruner='always' is invalid"),
+    ],
+)
+def test_bad_sweep_settings_fail_before_any_trial(tmp_path: Path, override: str, message: str):
+    out = sweep(tmp_path, override, check=False)
+    assert out.returncode == 1 and message in out.stderr
+    assert not (tmp_path / "study.journal").exists()
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"optimizer.lr": {"type": "float", "low": 1.0, "high": 0.1}}, "low=1.0 > high=0.1"),
+        (
+            {"optimizer.lrate": {"type": "float", "low": 0.1, "high": 1}},
+            "sweep.params.optimizer.lrate is not a training key",
+        ),
+        (
+            {"model.activation": {"type": "categorical", "choices": ["swish"]}},
+            "model.activation='swish' is invalid",
+        ),
+        ({"optimizer.lr": {"type": "float", "low": 0, "high": 1, "log": True}}, "must be > 0"),
+        (
+            {"regularizer.lam": {"type": "float", "low": 0.1, "high": 1, "when": {"x": [1]}}},
+            "not an earlier param",
+        ),
+        ({"optimizer.lr": {"type": "uniform"}}, "type='uniform' is invalid"),
+    ],
+)
+def test_bad_search_space_is_a_clear_error(params: dict, message: str) -> None:
+    raw = compose(["tracking=none"], config_name="sweeps")
+    s = st.Settings(**{**st.settings_from(raw, ["tracking=none"]).__dict__, "params": params})
+    with pytest.raises(space.SweepError, match=message.replace("[", r"\[").replace("(", r"\(")):
+        st.check(s)
+
+
+def test_conditional_parameter_only_when_regularized() -> None:
+    params = space.parse(
+        "r",
+        {
+            "regularizer": {"type": "categorical", "choices": ["none", "l2"]},
+            "regularizer.lam": {
+                "type": "float",
+                "low": 1e-4,
+                "high": 1e-2,
+                "log": True,
+                "when": {"regularizer": ["l1", "l2"]},
+            },
+        },
+    )
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    drawn = [space.sample(study.ask(), params) for _ in range(20)]
+    assert {tuple(d) for d in drawn} == {("regularizer",), ("regularizer", "regularizer.lam")}
+    assert all(("regularizer.lam" in d) == (d["regularizer"] == "l2") for d in drawn)
+
+
+@pytest.fixture
+def postgres(tmp_path: Path) -> Iterator[str]:
+    """A throwaway PostgreSQL server on a free loopback port (Debian's postgresql package)."""
+    bins = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
+    if not bins or not shutil.which("runuser"):
+        pytest.skip("apt-get install postgresql (.ci/run installs it)")
+    bindir = Path(bins[-1]).parent
+    data = Path(tempfile.mkdtemp(prefix="pytest-pg-"))  # pytest's tmp is closed to other users
+    shutil.chown(data, "postgres")
+    port = free_port()
+
+    def as_postgres(*cmd: str) -> None:
+        out = subprocess.run(
+            ["runuser", "-u", "postgres", "--", *cmd], capture_output=True, text=True, timeout=120
+        )
+        assert out.returncode == 0, out.stdout + out.stderr
+
+    as_postgres(str(bindir / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres")
+    as_postgres(
+        str(bindir / "pg_ctl"),
+        "-D",
+        str(data),
+        "-w",
+        "-l",
+        str(data / "log"),
+        "-o",
+        f"-p {port} -k {data} -c listen_addresses=127.0.0.1",
+        "start",
+    )
+    try:
+        as_postgres(str(bindir / "createdb"), "-h", "127.0.0.1", "-p", str(port), "optuna")
+        yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/optuna"
+    finally:
+        as_postgres(str(bindir / "pg_ctl"), "-D", str(data), "-m", "fast", "stop")
+        shutil.rmtree(data)
+
+
+def test_two_workers_on_postgresql(tmp_path: Path, postgres: str) -> None:
+    out = sweep(tmp_path, "n_trials=4", "workers=2", storage=postgres)
+    assert "[worker 1]" in out.stdout
+    trials = load(tmp_path, storage=postgres).trials
+    assert sorted(t.number for t in trials) == [0, 1, 2, 3]
+    assert all(st.counted(t) for t in trials)
+    assert len(child_runs(tmp_path)) == 4
