@@ -38,10 +38,10 @@ def read_idx(path: Path, sha256: str | None = None) -> np.ndarray:
         except (OSError, EOFError) as err:
             raise DataError(f"{found}: not a valid gzip file ({err})") from None
     if sha256 is not None:
-        digest = hashlib.sha256(raw).hexdigest()
-        if digest != sha256:
+        actual = hashlib.sha256(raw).hexdigest()
+        if actual != sha256:
             raise DataError(
-                f"{found}: SHA-256 of the decompressed bytes is {digest}, expected {sha256}; "
+                f"{found}: SHA-256 of the decompressed bytes is {actual}, expected {sha256}; "
                 "the file is damaged or not the one the data config names"
             )
     return parse_idx(raw, str(found))
@@ -88,16 +88,21 @@ class Dataset:
     name: str
 
 
+def digest(cfg: DataConfig) -> str:
+    """One digest for the whole data set, from the verified per-file digests: known before
+    loading, so a finished run on the same data can be found without reading the files."""
+    return hashlib.sha256("".join(cfg.sha256[k] or "" for k in SPLITS).encode()).hexdigest()
+
+
 def load_raw(cfg: DataConfig) -> tuple[dict[str, np.ndarray], str]:
-    """Read and verify the four files; return them and one digest for the whole data set."""
+    """Read and verify the four files; return them and the data set's digest."""
     folder = resolve_path(cfg.dir)
     arrays = {key: read_idx(folder / cfg.files[key], cfg.sha256[key]) for key in SPLITS}
     for split in ("train", "test"):
         images, labels = arrays[f"{split}_images"], arrays[f"{split}_labels"]
         if len(images) != len(labels):
             raise DataError(f"{folder}: {len(images)} {split} images but {len(labels)} labels")
-    digest = hashlib.sha256("".join(cfg.sha256[k] for k in SPLITS).encode()).hexdigest()
-    return arrays, digest
+    return arrays, digest(cfg)
 
 
 def normalize(
@@ -132,7 +137,7 @@ def one_hot(labels: np.ndarray, n_classes: int, dtype: str) -> np.ndarray:
 
 def load(cfg: DataConfig, dtype: str = "float32") -> Dataset:
     """Load, split (seeded, ``val_fraction`` of the training files), normalise and one-hot."""
-    raw, digest = load_raw(cfg)
+    raw, data_digest = load_raw(cfg)
     images, labels = raw["train_images"], raw["train_labels"].astype(np.int64)
     order = np.random.default_rng(cfg.split_seed).permutation(len(labels))
     if cfg.max_train is not None:
@@ -155,6 +160,6 @@ def load(cfg: DataConfig, dtype: str = "float32") -> Dataset:
         train=arrays(images[train_idx], labels[train_idx]),
         val=arrays(images[val_idx], labels[val_idx]),
         test=arrays(test_images, test_labels),
-        digest=digest,
+        digest=data_digest,
         name=cfg.name,
     )

@@ -85,8 +85,12 @@ def softmax_cross_entropy(z: np.ndarray, t: np.ndarray) -> float:
     return float(np.log(sums).sum() - target_logits)
 
 
-def softmax_cross_entropy_backward(probs: np.ndarray, t: np.ndarray) -> np.ndarray:
-    """d(mean loss)/dz = (y - t) / B (report eq. 4, averaged over the batch), in place."""
+def softmax_cross_entropy_backward(probs: np.ndarray, t: np.ndarray, scale: float) -> np.ndarray:
+    """scale * d(mean loss)/dz = scale * (y - t) / B (report eq. 4, batch-averaged), in place.
+
+    Backprop is linear in this delta, so ``scale`` (an optimizer's step size) reaches every
+    parameter gradient at no cost, sparing the optimizer a pass over the parameters.
+    """
     probs -= t
-    probs *= 1.0 / len(probs)
+    probs *= scale / len(probs)
     return probs

@@ -100,10 +100,12 @@ class Network:
         probs = self.forward(x, ws)
         return softmax_cross_entropy(probs, t), probs
 
-    def backward(self, x: np.ndarray, t: np.ndarray, probs: np.ndarray, ws: Workspace) -> None:
-        """Fill ``grad`` with d(mean cross-entropy)/d(theta) from the cached forward pass."""
+    def backward(
+        self, x: np.ndarray, t: np.ndarray, probs: np.ndarray, ws: Workspace, scale: float = 1.0
+    ) -> None:
+        """Fill ``grad`` with scale * d(mean cross-entropy)/d(theta), from the cached forward."""
         n = len(x)
-        delta = softmax_cross_entropy_backward(probs, t)
+        delta = softmax_cross_entropy_backward(probs, t, scale)
         for i in range(len(self.weights) - 1, -1, -1):
             below = ws.acts[i - 1][:n] if i else x
             dx = ws.deltas[i - 1][:n] if i else None  # no gradient for the data itself

@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from pipeline.data import Dataset
     from pipeline.fit import Result
 
+os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # no bars in our logs
 PARENT_RUN_ENV = "PIPELINE_PARENT_RUN_ID"  # children of a multirun, a sweep or a report
 CORE_MODULES = ("config", "data", "layers", "network", "optim", "fit")
 FLUSH_SECONDS = 5.0  # metrics reach the store in batches at most this often
@@ -245,6 +246,24 @@ def log_tables(
         raise
     client.set_terminated(run_id, "FINISHED")
     return run_id
+
+
+def find_finished(uri: str | None, experiment: str, tags: dict[str, str]) -> str | None:
+    """The newest FINISHED run carrying all these tags (config hash, data digest, code), if any."""
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri(uri))
+    found = client.get_experiment_by_name(experiment)
+    if found is None:
+        return None
+    terms = [f"tags.`{k}` = '{v}'" for k, v in tags.items()]
+    runs = client.search_runs(
+        [found.experiment_id],
+        " and ".join([*terms, "attributes.status = 'FINISHED'"]),
+        max_results=1,
+        order_by=["attributes.start_time DESC"],
+    )
+    return runs[0].info.run_id if runs else None
 
 
 def set_tags(run_id: str, tags: dict[str, str], uri: str | None = None) -> None:

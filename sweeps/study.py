@@ -70,7 +70,7 @@ def settings_from(cfg: Any, base_overrides: Sequence[str]) -> Settings:
     for key, value, ok, allowed in checks:
         if not ok:
             raise space.SweepError(f"{key}={value!r} is invalid: expected {allowed}")
-    journal = ROOT / "mlruns" / "optuna" / f"{name}.journal"
+    journal = journal_folder(cfg.tracking.uri) / f"{name}.journal"
     return Settings(
         sweep=cfg.sweep.name,
         params={k: dict(v) for k, v in cfg.sweep.params.items()},
@@ -85,6 +85,16 @@ def settings_from(cfg: Any, base_overrides: Sequence[str]) -> Settings:
         objective=study.objective,
         threshold=study.threshold,
     )
+
+
+def journal_folder(tracking: str | None) -> Path:
+    """Studies live beside the MLflow store they report to: ``<store>/optuna/``."""
+    from pipeline.tracking import tracking_uri
+
+    uri = tracking_uri(tracking)
+    if uri.startswith("sqlite:///"):
+        return Path(uri.removeprefix("sqlite:///")).parent / "optuna"
+    return ROOT / "mlruns" / "optuna"
 
 
 def open_storage(url: str) -> str | optuna.storages.BaseStorage:

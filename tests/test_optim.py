@@ -13,17 +13,19 @@ def test_momentum_matches_report_equation_5() -> None:
     # dw_1 = 0.9*0 + 0.1*0.5*[1, -2] = [0.05, -0.1];        w = [1, 1] - dw_1 = [0.95, 1.1]
     # dw_2 = 0.9*[0.05, -0.1] + 0.1*0.5*[2, 2] = [0.145, 0.01]; w = [0.805, 1.09]
     opt = Momentum(lr=0.5, gamma=0.9, size=2, dtype=np.float64)
+    assert opt.grad_scale == pytest.approx(0.05)  # (1 - gamma) lr, folded into backprop
     w = np.array([1.0, 1.0])
-    opt.step(w, np.array([1.0, -2.0]))
+    opt.step(w, opt.grad_scale * np.array([1.0, -2.0]))
     np.testing.assert_allclose(w, [0.95, 1.1])
-    opt.step(w, np.array([2.0, 2.0]))
+    opt.step(w, opt.grad_scale * np.array([2.0, 2.0]))
     np.testing.assert_allclose(opt.velocity, [0.145, 0.01])
     np.testing.assert_allclose(w, [0.805, 1.09])
 
 
 def test_sgd() -> None:
     w = np.array([1.0, -1.0])
-    SGD(0.1).step(w, np.array([2.0, 3.0]))
+    opt = SGD(0.1)
+    opt.step(w, opt.grad_scale * np.array([2.0, 3.0]))
     np.testing.assert_allclose(w, [0.8, -1.3])
 
 
@@ -41,6 +43,6 @@ def test_penalties(kind: str, penalize_bias: bool, grad: list, loss: float) -> N
     penalty = Penalty(RegularizerConfig(kind, 0.1, penalize_bias), 2, 3, theta.dtype)
     g = np.zeros(3)
     if penalty.active:
-        penalty.add_grad(theta, g)
-    np.testing.assert_allclose(g, grad)
+        penalty.add_grad(theta, g, scale=2.0)
+    np.testing.assert_allclose(g, 2.0 * np.array(grad))
     assert penalty.loss(theta) == pytest.approx(loss)
