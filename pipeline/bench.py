@@ -211,6 +211,45 @@ def throughput(processes: int, threads: int, epochs: int) -> float:
     return processes * epochs / wall
 
 
+def tracking_overhead(rounds: int, epochs: int = 10) -> str:
+    """Whole runs of the ReLU preset with MLflow tracking into a scratch store and without,
+    interleaved: the cost per epoch (the hook) and per run (start, artifacts) separately."""
+    import tempfile
+
+    from pipeline.train import compose, run, to_config
+
+    times: dict[str, list[float]] = {"tracked": [], "untracked": []}
+    epoch_s: dict[str, list[float]] = {"tracked": [], "untracked": []}
+    with tempfile.TemporaryDirectory() as tmp:
+        common = [
+            "experiment=relu",
+            f"trainer.epochs={epochs}",
+            f"trainer.patience={epochs}",
+            "trainer.progress=false",
+        ]
+        configs = {
+            "tracked": [*common, f"tracking.uri=sqlite:///{tmp}/mlflow.db"],
+            "untracked": [*common, "tracking=none"],
+        }
+        for name in configs:  # warm-up: imports, database migrations
+            run(to_config(compose(configs[name])))
+        for _ in range(rounds):
+            for name, overrides in configs.items():
+                start = time.perf_counter()
+                result = run(to_config(compose(overrides)))
+                times[name].append(time.perf_counter() - start)
+                epoch_s[name] += [h["epoch_seconds"] for h in result.history]
+    total = {k: statistics.median(v) for k, v in times.items()}
+    per_epoch = {k: statistics.median(v) for k, v in epoch_s.items()}
+    return (
+        f"tracking overhead, ReLU preset, {epochs} epochs, median of {rounds}: run "
+        f"{total['tracked']:.2f}s tracked vs {total['untracked']:.2f}s untracked "
+        f"(ratio {total['tracked'] / total['untracked']:.3f}); epoch "
+        f"{per_epoch['tracked']:.4f}s vs {per_epoch['untracked']:.4f}s "
+        f"(ratio {per_epoch['tracked'] / per_epoch['untracked']:.3f})"
+    )
+
+
 def main(argv: list[str] | None = None) -> None:
     import pandas as pd
 
@@ -220,7 +259,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--quick", action="store_true", help="tanh float32 and softmax only")
     parser.add_argument("--out", type=Path, default=Path("reports/bench"))
+    parser.add_argument(
+        "--tracking-only", action="store_true", help="only the MLflow tracking overhead"
+    )
     args = parser.parse_args(argv)
+    if args.tracking_only:
+        print(tracking_overhead(args.rounds))
+        return
     data = load_data(to_config(compose(["tracking=none"])))
     data64 = replace(
         data,
@@ -275,8 +320,12 @@ def main(argv: list[str] | None = None) -> None:
         rates["1 run x 2 threads"].append(throughput(1, 2, 5))
     parallel, single = (statistics.median(v) for v in rates.values())
     summary = (
-        f"tanh float32 throughput, median of 3: 2 runs x 1 thread {parallel:.2f} epochs/s, "
-        f"1 run x 2 threads {single:.2f} epochs/s, ratio {parallel / single:.2f}"
+        tracking_overhead(3)
+        + "\n\n"
+        + (
+            f"tanh float32 throughput, median of 3: 2 runs x 1 thread {parallel:.2f} epochs/s, "
+            f"1 run x 2 threads {single:.2f} epochs/s, ratio {parallel / single:.2f}"
+        )
     )
     args.out.mkdir(parents=True, exist_ok=True)
     table.to_csv(args.out / "bench.csv", index=False)

@@ -34,6 +34,12 @@ def compose(overrides: Sequence[str] = (), config_name: str = "config") -> DictC
         return hydra_compose(config_name, overrides=list(overrides))
 
 
+def training_overrides(overrides: Sequence[str], own_keys: set[str]) -> list[str]:
+    """The command-line overrides meant for training: all but those whose top-level key
+    belongs to the calling app (a sweep's ``n_trials``, the report's ``report.seeds``, Hydra's)."""
+    return [o for o in overrides if o.lstrip("+~").split("=")[0].split(".")[0] not in own_keys]
+
+
 def load_data(cfg: TrainConfig) -> Dataset:
     """Load (and verify) a data set once per process: sweeps and reports train many times."""
     key = json.dumps([asdict(cfg.data), cfg.trainer.dtype], sort_keys=True)

@@ -15,20 +15,12 @@ import hydra
 from omegaconf import DictConfig
 
 from pipeline.config import ConfigError, to_config
-from pipeline.train import compose
+from pipeline.train import compose, training_overrides
 from sweeps import study as st
 from sweeps import summary
 from sweeps.space import SweepError
 
 SWEEP_KEYS = {"n_trials", "workers", "study", "sweep", "hydra"}
-
-
-def training_overrides(overrides: list[str]) -> list[str]:
-    """The command line's overrides that concern training (everything but sweep settings)."""
-    keep = [o for o in overrides if o.lstrip("+~").split("=")[0].split(".")[0] not in SWEEP_KEYS]
-    if not any(o.startswith("trainer.progress") for o in keep):
-        keep.append("trainer.progress=false")  # one line per trial, not one per epoch
-    return keep
 
 
 def parent_run(s: st.Settings, study, cfg):
@@ -73,7 +65,7 @@ def log_summary(parent, study, s: st.Settings) -> None:
 def main(cfg: DictConfig) -> None:
     from hydra.core.hydra_config import HydraConfig
 
-    base = training_overrides(list(HydraConfig.get().overrides.task))
+    base = training_overrides(HydraConfig.get().overrides.task, SWEEP_KEYS)
     try:
         s = st.settings_from(cfg, base)
         st.check(s)

@@ -158,6 +158,8 @@ def sweep_tables(
     trials = summary.trials_table(study)
     mean_acc = runs.groupby("preset")["test_accuracy"].mean()
 
+    complete = trials["state"] == "COMPLETE" if not trials.empty else pd.Series(dtype=bool)
+
     def against(column: str, choices: dict[str, str]) -> pd.DataFrame:
         best = summary.best_by(trials, column, direction)
         rows = []
@@ -170,6 +172,7 @@ def sweep_tables(
                 "report lambda": cfg.regularizer.lam if cfg else None,
                 "report acc %": render.REPORT.loc[preset, "report_accuracy"] * 100,
                 "reproduced acc %": round(100 * mean_acc.get(preset, np.nan), 2),
+                "sweep trials": int(((trials.get(column) == value) & complete).sum()),
             }
             if not found.empty:
                 f = found.iloc[0]
@@ -354,7 +357,8 @@ def build(cfg: DictConfig, base: list[str], parent, out: Path) -> list[str]:
             for _, r in frame.dropna(subset=["sweep acc %"]).iterrows():
                 lam = "" if pd.isna(r["sweep lambda"]) else f" lambda {r['sweep lambda']:.2g}"
                 text.append(
-                    f"Best with {column} = {r[column]}: {r['sweep activation']}, "
+                    f"Best of {r['sweep trials']} complete trial(s) with {column} = {r[column]}: "
+                    f"{r['sweep activation']}, "
                     f"{r['sweep regularizer']}{lam}, lr {r['sweep lr']:.3g} gives "
                     f"{r['sweep acc %']:.2f}% on test, against {r['reproduced acc %']:.2f}% "
                     f"with the report's hand-picked settings (the report: "
@@ -412,10 +416,6 @@ def setup_section(
     )
 
 
-def report_overrides(overrides: list[str]) -> list[str]:
-    return [o for o in overrides if o.lstrip("+~").split("=")[0].split(".")[0] not in REPORT_KEYS]
-
-
 @hydra.main(version_base=None, config_path="../conf", config_name="report")
 def main(cfg: DictConfig) -> None:
     from hydra.core.hydra_config import HydraConfig
@@ -423,7 +423,7 @@ def main(cfg: DictConfig) -> None:
     from pipeline.tracking import ParentRun
 
     start = time.monotonic()
-    base = report_overrides(list(HydraConfig.get().overrides.task))
+    base = train.training_overrides(HydraConfig.get().overrides.task, REPORT_KEYS)
     try:
         first = job_config(base, cfg.report.presets[0], 0)
     except (ConfigError, DataError) as err:

@@ -148,6 +148,7 @@ def counted(trial: optuna.trial.FrozenTrial) -> bool:
 
 def compose_trial(s: Settings, values: dict[str, Any]) -> TrainConfig:
     cfg = to_config(train.compose([*s.base_overrides, *space.as_overrides(values)]))
+    cfg.trainer.progress = False  # one line per trial (see ``progress``), not one per epoch
     if s.workers > 1 and cfg.trainer.threads is None:
         cfg.trainer.threads = 1  # two single-thread runs beat one two-thread run (bench)
     return cfg
