@@ -5,18 +5,19 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")  # files only, never a window: runs happen on headless machines
-
-import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.figure import Figure  # no pyplot: no GUI backend, no global figure state
 
 
 def curves(history: Sequence[dict[str, float]], best_epoch: int, title: str, path: Path) -> Path:
-    """Train and validation loss and accuracy per epoch, the restored best epoch marked."""
+    """Train and validation loss and accuracy per epoch, the restored best epoch marked.
+
+    Margins are fixed rather than computed (tight_layout): this is drawn after every run,
+    and layout passes cost more than the drawing.
+    """
     epochs = np.arange(1, len(history) + 1)
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
+    fig = Figure(figsize=(10, 3.8))
+    axes = fig.subplots(1, 2)
     for ax, metric, label in zip(axes, ("loss", "accuracy"), ("cross-entropy loss", "accuracy")):
         for split, style in (("train", "-"), ("val", "--")):
             ax.plot(epochs, [h[f"{split}_{metric}"] for h in history], style, label=split)
@@ -26,9 +27,8 @@ def curves(history: Sequence[dict[str, float]], best_epoch: int, title: str, pat
         ax.grid(alpha=0.3)
         ax.legend()
     fig.suptitle(title)
-    fig.tight_layout()
+    fig.subplots_adjust(left=0.07, right=0.98, bottom=0.13, top=0.88, wspace=0.25)
     fig.savefig(path, dpi=110)
-    plt.close(fig)
     return path
 
 
@@ -40,7 +40,8 @@ def confusion_matrix(labels: np.ndarray, predicted: np.ndarray, n_classes: int) 
 
 
 def confusion_figure(matrix: np.ndarray, title: str, path: Path) -> Path:
-    fig, ax = plt.subplots(figsize=(5.5, 5))
+    fig = Figure(figsize=(5.5, 5))
+    ax = fig.subplots()
     ax.imshow(np.log1p(matrix), cmap="Blues")
     for (i, j), count in np.ndenumerate(matrix):
         ax.text(
@@ -57,7 +58,6 @@ def confusion_figure(matrix: np.ndarray, title: str, path: Path) -> Path:
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
     ax.set_title(title)
-    fig.tight_layout()
+    fig.subplots_adjust(left=0.12, right=0.97, bottom=0.1, top=0.93)
     fig.savefig(path, dpi=110)
-    plt.close(fig)
     return path
