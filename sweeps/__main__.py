@@ -73,18 +73,11 @@ def main(cfg: DictConfig) -> None:
     except (SweepError, ConfigError) as err:
         sys.exit(f"error: {err}")
     epochs = train_cfg.trainer.epochs
-    study = st.open_study(s, epochs)
-    existing = study.get_trials(deepcopy=False)
-    missing = s.n_trials - sum(st.counted(t) for t in existing)
-    print(
-        f"study {s.name} ({s.storage}): {s.n_trials - missing} of {s.n_trials} trials done, "
-        f"running {max(missing, 0)} with {s.workers} worker(s)",
-        flush=True,
-    )
+    study, missing, existing = st.resume(s, epochs)
     parent = parent_run(s, study, train_cfg) if train_cfg.tracking.enabled else None
     try:
         if missing > 0:
-            st.run_workers(s, missing, len(existing), parent and parent.run_id, epochs)
+            st.run_workers(s, missing, existing, parent and parent.run_id, epochs)
         if parent:
             log_summary(parent, study, s)
     except KeyboardInterrupt:

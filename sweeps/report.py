@@ -217,16 +217,9 @@ def run_sweep(cfg: DictConfig, base: list[str], workers: int, parent_run_id: str
     s = st.settings_from(raw, base)
     st.check(s)
     epochs = to_config(train.compose(base)).trainer.epochs
-    study = st.open_study(s, epochs)
-    existing = study.get_trials(deepcopy=False)
-    missing = s.n_trials - sum(st.counted(t) for t in existing)
-    print(
-        f"sweep {s.name}: {s.n_trials - missing} of {s.n_trials} trials done, "
-        f"running {max(missing, 0)}",
-        flush=True,
-    )
+    study, missing, existing = st.resume(s, epochs)
     if missing > 0:
-        st.run_workers(s, missing, len(existing), parent_run_id, epochs)
+        st.run_workers(s, missing, existing, parent_run_id, epochs)
     return study, s
 
 

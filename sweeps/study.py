@@ -136,6 +136,20 @@ def open_study(s: Settings, max_epochs: int, seed_offset: int = 0) -> optuna.Stu
     )
 
 
+def resume(s: Settings, max_epochs: int) -> tuple[optuna.Study, int, int]:
+    """Open (or create) the study; return it, how many trials are still missing to reach
+    ``n_trials``, and how many it holds already (to seed the new ones apart)."""
+    study = open_study(s, max_epochs)
+    existing = study.get_trials(deepcopy=False)
+    missing = max(s.n_trials - sum(counted(t) for t in existing), 0)
+    print(
+        f"study {s.name} ({s.storage}): {s.n_trials - missing} of {s.n_trials} trials done, "
+        f"running {missing} with {s.workers} worker(s)",
+        flush=True,
+    )
+    return study, missing, len(existing)
+
+
 def counted(trial: optuna.trial.FrozenTrial) -> bool:
     """A trial that ran to an outcome: complete, pruned, or failed for a recorded reason.
 

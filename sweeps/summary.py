@@ -58,8 +58,7 @@ def write(study: optuna.Study, folder: Path) -> tuple[pd.DataFrame, list[str]]:
                 ax = plot(study)
             fig = (ax.flat[0] if hasattr(ax, "flat") else ax).get_figure()
             fig.set_size_inches(9, 5)
-            fig.tight_layout()
-            fig.savefig(folder / f"{name}.png", dpi=100)
+            fig.savefig(folder / f"{name}.png", dpi=100, bbox_inches="tight")
             plt.close(fig)
         except (ValueError, RuntimeError, ZeroDivisionError) as err:
             skipped.append(f"{name}: {err}")

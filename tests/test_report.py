@@ -69,6 +69,6 @@ def test_report_end_to_end_then_reuse(tmp_path: Path) -> None:
 
     second = report(tmp_path)
     assert "12 of 12 runs reused, training 0" in second.stdout
-    assert "3 of 3 trials done, running 0" in second.stdout
+    assert "3 of 3 trials done, running 0 " in second.stdout
     assert {r.info.run_id for r in training_runs(tmp_path)} == before
     assert pd.read_csv(folder / "comparison.csv").equals(table)
