@@ -159,9 +159,13 @@ class Tracker:
         name = self.cfg.tracking.run_name or f"{self.cfg.preset}-seed{self.cfg.trainer.seed}"
         run = self.client.create_run(experiment_id, run_name=name, tags=self.tags)
         self.run_id = run.info.run_id
-        params = [Param(k, str(v)) for k, v in self.cfg.flat().items()]
-        for i in range(0, len(params), 100):  # MLflow takes at most 100 params per batch
-            self.client.log_batch(self.run_id, params=params[i : i + 100])
+        try:
+            params = [Param(k, str(v)) for k, v in self.cfg.flat().items()]
+            for i in range(0, len(params), 100):  # MLflow takes at most 100 params per batch
+                self.client.log_batch(self.run_id, params=params[i : i + 100])
+        except BaseException as exc:  # never leave the new run RUNNING
+            self.client.set_terminated(self.run_id, end_status(exc))
+            raise
         self._signals.__enter__()
         return self
 
@@ -174,6 +178,8 @@ class Tracker:
             self.flush()
 
     def flush(self) -> None:
+        if not self._pending:
+            return
         for i in range(0, len(self._pending), 1000):  # and at most 1000 metrics
             self.client.log_batch(self.run_id, metrics=self._pending[i : i + 1000])
         self._pending = []
@@ -210,11 +216,12 @@ class Tracker:
     def __exit__(self, exc_type: type | None, exc: BaseException | None, tb: Any) -> None:
         self._signals.__exit__(None, None, None)
         status = end_status(exc)
-        if status == "FAILED":
-            self.client.set_tag(self.run_id, "error", f"{type(exc).__name__}: {exc}"[:5000])
-        if self._pending and status == "FINISHED":
-            self.flush()
-        self.client.set_terminated(self.run_id, status)
+        try:
+            if status == "FAILED":
+                self.client.set_tag(self.run_id, "error", f"{type(exc).__name__}: {exc}"[:5000])
+            self.flush()  # the epochs before a failure or a kill are worth keeping
+        finally:
+            self.client.set_terminated(self.run_id, status)
 
 
 def log_tables(

@@ -68,6 +68,9 @@ def test_a_failure_ends_failed_with_the_message(make_config, store: str) -> None
     (run,) = runs(store)
     assert run.info.status == "FAILED"
     assert run.data.tags["error"] == "RuntimeError: injected failure"
+    # the epochs before the failure are kept (the tracker is the first hook)
+    history = MlflowClient(store).get_metric_history(run.info.run_id, "val_loss")
+    assert sorted(m.step for m in history) == [1, 2]
 
 
 def test_sigterm_ends_killed(store: str, tmp_path) -> None:
