@@ -12,9 +12,11 @@ import tempfile
 from pathlib import Path
 
 import hydra
+import optuna
 from omegaconf import DictConfig
 
-from pipeline.config import ConfigError, to_config
+from pipeline.config import ConfigError, TrainConfig, to_config
+from pipeline.tracking import ParentRun
 from pipeline.train import compose, training_overrides
 from sweeps import study as st
 from sweeps import summary
@@ -23,9 +25,7 @@ from sweeps.space import SweepError
 SWEEP_KEYS = {"n_trials", "workers", "study", "sweep", "hydra"}
 
 
-def parent_run(s: st.Settings, study, cfg):
-    from pipeline.tracking import ParentRun
-
+def parent_run(s: st.Settings, study: optuna.Study, cfg: TrainConfig) -> ParentRun:
     parent = ParentRun(
         cfg.tracking.uri,
         cfg.tracking.experiment,
@@ -46,7 +46,7 @@ def parent_run(s: st.Settings, study, cfg):
     return parent
 
 
-def log_summary(parent, study, s: st.Settings) -> None:
+def log_summary(parent: ParentRun, study: optuna.Study, s: st.Settings) -> None:
     from mlflow.entities import Metric
 
     with tempfile.TemporaryDirectory() as tmp:

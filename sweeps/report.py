@@ -12,6 +12,7 @@ or one after Ctrl-C, only does what is missing.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import sys
 import time
@@ -22,13 +23,24 @@ from pathlib import Path
 
 import hydra
 import numpy as np
+import optuna
 import pandas as pd
 from omegaconf import DictConfig
 
 from pipeline import gradcheck, train
+from pipeline.artifacts import load_model
 from pipeline.config import ConfigError, TrainConfig, resolve_path, to_config
 from pipeline.data import DataError
 from pipeline.data import digest as data_digest
+from pipeline.tracking import (
+    ParentRun,
+    code_version,
+    find_finished,
+    provenance,
+    run_artifact,
+    set_tags,
+    tracking_uri,
+)
 from sweeps import render, summary
 from sweeps import study as st
 from sweeps.space import SweepError
@@ -44,7 +56,6 @@ def job_config(base: list[str], preset: str, seed: int) -> TrainConfig:
 
 def identity(cfg: TrainConfig) -> dict[str, str]:
     """What makes two runs the same computation: config, data and the core's code."""
-    from pipeline.tracking import code_version
 
     return {
         "config_hash": cfg.training_hash(),
@@ -118,9 +129,6 @@ def collect(
     """Metrics, per-epoch history and weights of every run, read back from MLflow."""
     from mlflow import MlflowClient
 
-    from pipeline.artifacts import load_model
-    from pipeline.tracking import run_artifact, tracking_uri
-
     client = MlflowClient(tracking_uri(uri))
     rows, histories, weights = [], {}, {}
     for (preset, seed), run_id in sorted(run_ids.items()):
@@ -151,7 +159,7 @@ def collect(
 
 
 def sweep_tables(
-    study, runs: pd.DataFrame, direction: str, presets: dict[str, TrainConfig]
+    study: optuna.Study, runs: pd.DataFrame, direction: str, presets: dict[str, TrainConfig]
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """All trials, and the sweep's best per activation and per regularizer beside the report's
     hand-picked settings and our reproduction of them."""
@@ -196,11 +204,10 @@ def sweep_tables(
     )
 
 
-def run_sweep(cfg: DictConfig, base: list[str], workers: int, parent_run_id: str):
+def run_sweep(
+    cfg: DictConfig, base: list[str], workers: int, parent_run_id: str
+) -> tuple[optuna.Study, st.Settings]:
     """The compact sweep, as a resumable study named after everything that defines it."""
-    import hashlib
-
-    from pipeline.tracking import code_version
 
     key = hashlib.sha256(" ".join([*base, code_version()]).encode()).hexdigest()[:8]
     raw = train.compose(
@@ -223,7 +230,7 @@ def run_sweep(cfg: DictConfig, base: list[str], workers: int, parent_run_id: str
     return study, s
 
 
-def build(cfg: DictConfig, base: list[str], parent, out: Path) -> list[str]:
+def build(cfg: DictConfig, base: list[str], parent: ParentRun, out: Path) -> list[str]:
     """Everything but the writing: returns the errors (failed runs) to report at the end."""
     seeds = list(range(cfg.report.seeds))
     presets: list[str] = list(cfg.report.presets)
@@ -250,7 +257,6 @@ def build(cfg: DictConfig, base: list[str], parent, out: Path) -> list[str]:
     )
 
     # 2. the six experiments over seeds, reusing identical finished runs
-    from pipeline.tracking import find_finished
 
     run_ids, jobs = {}, {}
     for key, c in configs.items():
@@ -376,7 +382,6 @@ def build(cfg: DictConfig, base: list[str], parent, out: Path) -> list[str]:
     title = "Multi-layer neural network for MNIST: the report reproduced and extended"
     render.write_markdown(title, sections, out)
     render.write_html(title, sections, out)
-    from pipeline.tracking import set_tags
 
     set_tags(
         parent.run_id,
@@ -390,7 +395,6 @@ def build(cfg: DictConfig, base: list[str], parent, out: Path) -> list[str]:
 def setup_section(
     cfg: TrainConfig, base: list[str], seeds: list[int], reused: int, trained: int
 ) -> render.Section:
-    from pipeline.tracking import provenance
 
     p = provenance()
     return render.Section(
@@ -412,8 +416,6 @@ def setup_section(
 @hydra.main(version_base=None, config_path="../conf", config_name="report")
 def main(cfg: DictConfig) -> None:
     from hydra.core.hydra_config import HydraConfig
-
-    from pipeline.tracking import ParentRun
 
     start = time.monotonic()
     base = train.training_overrides(HydraConfig.get().overrides.task, REPORT_KEYS)

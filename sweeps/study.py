@@ -22,6 +22,7 @@ from optuna.trial import TrialState
 from pipeline import train
 from pipeline.config import ROOT, ConfigError, TrainConfig, to_config
 from pipeline.fit import Diverged, StopTraining
+from pipeline.tracking import set_tags, tracking_uri
 from sweeps import space
 
 OBJECTIVES = {"val_loss": "minimize", "val_accuracy": "maximize"}
@@ -89,8 +90,6 @@ def settings_from(cfg: Any, base_overrides: Sequence[str]) -> Settings:
 
 def journal_folder(tracking: str | None) -> Path:
     """Studies live beside the MLflow store they report to: ``<store>/optuna/``."""
-    from pipeline.tracking import tracking_uri
-
     uri = tracking_uri(tracking)
     if uri.startswith("sqlite:///"):
         return Path(uri.removeprefix("sqlite:///")).parent / "optuna"
@@ -236,8 +235,6 @@ class Objective:
     def _tag(self, trial: optuna.Trial, tags: dict[str, str]) -> None:
         run_id = trial.user_attrs.get("mlflow_run_id")
         if run_id:
-            from pipeline.tracking import set_tags
-
             set_tags(run_id, tags, self.uri)
 
 
