@@ -154,8 +154,8 @@ def fit(
         val_loss, val_acc = evaluate(net, val)
         if not (math.isfinite(train_loss) and math.isfinite(val_loss)):
             raise Diverged(
-                f"loss became {train_loss} at epoch {epoch}: lower optimizer.lr "
-                f"(now {cfg.optimizer.lr})"
+                f"loss is no longer finite at epoch {epoch} (train {train_loss:.3g}, validation "
+                f"{val_loss:.3g}): lower optimizer.lr (now {cfg.optimizer.lr})"
             )
         metrics = {
             "train_loss": train_loss,  # running mean over the epoch's batches: no extra pass

@@ -72,3 +72,32 @@ def test_report_end_to_end_then_reuse(tmp_path: Path) -> None:
     assert "3 of 3 trials done, running 0 " in second.stdout
     assert {r.info.run_id for r in training_runs(tmp_path)} == before
     assert pd.read_csv(folder / "comparison.csv").equals(table)
+
+
+def test_a_failed_run_still_writes_the_report_and_exits_nonzero(tmp_path: Path) -> None:
+    # lr 1e4 makes the ReLU network diverge; softmax regression stays finite (log-sum-exp)
+    cmd = [
+        sys.executable,
+        "-m",
+        "sweeps.report",
+        "data.max_train=2000",
+        "data.max_test=500",
+        "trainer.epochs=3",
+        "report.seeds=1",
+        "report.sweep_trials=0",
+        "report.presets=[relu,softmax]",
+        "optimizer.lr=1e4",
+        f"report.out={tmp_path}/reports",
+        f"tracking.uri=sqlite:///{tmp_path}/store/mlflow.db",
+        f"hydra.run.dir={tmp_path}/h",
+    ]
+    out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 1
+    assert "relu seed 0: Diverged: loss is no longer finite" in out.stderr
+    md = (tmp_path / "reports" / "report.md").read_text()
+    assert "## Failed runs" in md and "2 Softmax regression" in md
+    client = MlflowClient(f"sqlite:///{tmp_path}/store/mlflow.db")
+    runs = client.search_runs([e.experiment_id for e in client.search_experiments()])
+    status = {r.info.run_name: r.info.status for r in runs}
+    assert status["relu-seed0"] == "FAILED" and status["softmax-seed0"] == "FINISHED"
+    assert status["report"] == "FAILED"
