@@ -192,7 +192,6 @@ class Objective:
     def __call__(self, trial: optuna.Trial) -> float:
         s = self.s
         cfg = compose_trial(s, space.sample(trial, self.params))
-        self.uri = cfg.tracking.uri
         cfg.tracking.run_name = f"{s.name}-trial{trial.number}"
 
         def report(epoch: int, metrics: dict[str, float]) -> None:
@@ -211,7 +210,7 @@ class Objective:
             )
         except Diverged as err:  # a too-high learning rate: a result, not a crash
             trial.set_user_attr("failed_reason", str(err))
-            self._tag(trial, {"optuna.state": "FAIL"})
+            self._tag(trial, cfg, {"optuna.state": "FAIL"})
             return float("nan")  # Optuna records the trial as FAIL and carries on
         best = result.history[result.best_epoch - 1]
         for key, value in {
@@ -225,17 +224,18 @@ class Objective:
         }.items():
             trial.set_user_attr(key, value)
         if result.stop_reason.startswith("pruned"):
-            self._tag(
-                trial, {"optuna.state": "PRUNED", "optuna.pruned_epoch": str(len(result.history))}
-            )
+            pruned_at = str(len(result.history))
+            self._tag(trial, cfg, {"optuna.state": "PRUNED", "optuna.pruned_epoch": pruned_at})
             raise optuna.TrialPruned(result.stop_reason)
-        self._tag(trial, {"optuna.state": "COMPLETE"})
+        self._tag(trial, cfg, {"optuna.state": "COMPLETE"})
         return best[s.objective]
 
-    def _tag(self, trial: optuna.Trial, tags: dict[str, str]) -> None:
+    @staticmethod
+    def _tag(trial: optuna.Trial, cfg: TrainConfig, tags: dict[str, str]) -> None:
+        """The trial's outcome on its MLflow run (known only once the run has ended)."""
         run_id = trial.user_attrs.get("mlflow_run_id")
         if run_id:
-            set_tags(run_id, tags, self.uri)
+            set_tags(run_id, tags, cfg.tracking.uri)
 
 
 def progress(study: optuna.Study, trial: optuna.trial.FrozenTrial, n_trials: int) -> str:
