@@ -21,7 +21,8 @@ SECTIONS = [
 ]
 
 
-def report(tmp: Path) -> subprocess.CompletedProcess:
+def report(tmp: Path, *args: str) -> subprocess.CompletedProcess:
+    """``python -m sweeps.report`` on 2,000 images and 3 epochs, into a store under ``tmp``."""
     cmd = [
         sys.executable,
         "-m",
@@ -29,14 +30,17 @@ def report(tmp: Path) -> subprocess.CompletedProcess:
         "data.max_train=2000",
         "data.max_test=500",
         "trainer.epochs=3",
-        "report.seeds=2",
-        "report.sweep_trials=3",
         "report.workers=2",
         f"report.out={tmp}/reports",
         f"tracking.uri=sqlite:///{tmp}/store/mlflow.db",
         f"hydra.run.dir={tmp}/hydra",
+        *args,
     ]
-    out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
+
+
+def report_ok(tmp: Path) -> subprocess.CompletedProcess:
+    out = report(tmp, "report.seeds=2", "report.sweep_trials=3")
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     return out
 
@@ -48,7 +52,7 @@ def training_runs(tmp: Path) -> list:
 
 
 def test_report_end_to_end_then_reuse(tmp_path: Path) -> None:
-    first = report(tmp_path)
+    first = report_ok(tmp_path)
     assert "0 of 12 runs reused, training 12" in first.stdout
     folder = tmp_path / "reports"
     md = (folder / "report.md").read_text()
@@ -67,7 +71,7 @@ def test_report_end_to_end_then_reuse(tmp_path: Path) -> None:
     before = {r.info.run_id for r in training_runs(tmp_path)}
     assert len(before) == 12 + 3
 
-    second = report(tmp_path)
+    second = report_ok(tmp_path)
     assert "12 of 12 runs reused, training 0" in second.stdout
     assert "3 of 3 trials done, running 0 " in second.stdout
     assert {r.info.run_id for r in training_runs(tmp_path)} == before
@@ -76,22 +80,13 @@ def test_report_end_to_end_then_reuse(tmp_path: Path) -> None:
 
 def test_a_failed_run_still_writes_the_report_and_exits_nonzero(tmp_path: Path) -> None:
     # lr 1e4 makes the ReLU network diverge; softmax regression stays finite (log-sum-exp)
-    cmd = [
-        sys.executable,
-        "-m",
-        "sweeps.report",
-        "data.max_train=2000",
-        "data.max_test=500",
-        "trainer.epochs=3",
+    out = report(
+        tmp_path,
         "report.seeds=1",
         "report.sweep_trials=0",
         "report.presets=[relu,softmax]",
         "optimizer.lr=1e4",
-        f"report.out={tmp_path}/reports",
-        f"tracking.uri=sqlite:///{tmp_path}/store/mlflow.db",
-        f"hydra.run.dir={tmp_path}/h",
-    ]
-    out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    )
     assert out.returncode == 1
     assert "relu seed 0: Diverged: loss is no longer finite" in out.stderr
     md = (tmp_path / "reports" / "report.md").read_text()
