@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import sys
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -50,13 +51,17 @@ ACTIVATION_PRESETS = {"sigmoid": "sigmoid", "tanh": "momentum", "relu": "relu"}
 REGULARIZER_PRESETS = {"none": "momentum", "l1": "l1", "l2": "l2"}
 
 
+def job_overrides(base: list[str], preset: str, seed: int) -> list[str]:
+    """One report run: a preset and a seed, under the command line's training overrides."""
+    return [*base, f"experiment={preset}", f"trainer.seed={seed}"]
+
+
 def job_config(base: list[str], preset: str, seed: int) -> TrainConfig:
-    return to_config(train.compose([*base, f"experiment={preset}", f"trainer.seed={seed}"]))
+    return to_config(train.compose(job_overrides(base, preset, seed)))
 
 
 def identity(cfg: TrainConfig) -> dict[str, str]:
     """What makes two runs the same computation: config, data and the core's code."""
-
     return {
         "config_hash": cfg.training_hash(),
         "data.digest": data_digest(cfg.data),
@@ -264,7 +269,7 @@ def build(cfg: DictConfig, base: list[str], parent: ParentRun, out: Path) -> lis
         if found:
             run_ids[key] = found
         else:
-            jobs[key] = [*base, f"experiment={key[0]}", f"trainer.seed={key[1]}"]
+            jobs[key] = job_overrides(base, *key)
     print(
         f"experiments: {len(run_ids)} of {len(configs)} runs reused, training {len(jobs)} "
         f"with {workers} worker(s)",
@@ -388,7 +393,10 @@ def build(cfg: DictConfig, base: list[str], parent: ParentRun, out: Path) -> lis
         {"report.runs": ",".join(runs["run_id"])[:5000], "report.failed": str(len(errors))},
         uri,
     )
-    parent.client.log_artifacts(parent.run_id, str(out))
+    for path in out.iterdir():  # this report's files only (reports/ may hold bench/ too)
+        if path.is_file():
+            parent.client.log_artifact(parent.run_id, str(path))
+    parent.client.log_artifacts(parent.run_id, str(figures), "figures")
     return [f"{p} seed {s}: {e}" for (p, s), e in errors.items()]
 
 
@@ -425,6 +433,10 @@ def main(cfg: DictConfig) -> None:
         sys.exit(f"error: {err}")
     out = resolve_path(cfg.report.out)
     out.mkdir(parents=True, exist_ok=True)
+    for stale in out.iterdir():  # the previous report's files; other folders (bench/) stay
+        if stale.is_file():
+            stale.unlink()
+    shutil.rmtree(out / "figures", ignore_errors=True)
     parent = ParentRun(
         first.tracking.uri,
         first.tracking.experiment,
