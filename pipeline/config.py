@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -16,10 +17,13 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 ACTIVATIONS = ("sigmoid", "tanh", "relu")
-INITS = ("glorot", "he", "normal", "zeros")
+INITS = ("glorot", "he", "normal", "uniform", "zeros")
 OPTIMIZERS = ("sgd", "momentum")
 PENALTIES = ("none", "l1", "l2")
 DTYPES = ("float32", "float64")
+SCALES = ("mean", "sum")
+STOPPING = ("rises", "patience", "none")
+MONITORS = ("val_loss", "val_objective")
 NORMALIZATIONS = ("per_image", "train_stats")
 
 
@@ -65,6 +69,8 @@ class RegularizerConfig:
     kind: str = "none"
     lam: float = 0.0
     penalize_bias: bool = False
+    scale: str = "mean"  # mean: lam joins the batch-mean gradient; sum: the batch sum (lam / B)
+    l1_half: bool = False  # L1 penalty lam/2 |w| as eq. 7 writes it (gradient lam/2 sign(w))
 
 
 @dataclass
@@ -72,6 +78,8 @@ class TrainerConfig:
     epochs: int = 100
     batch_size: int = 128
     patience: int = 3
+    stopping: str = "rises"  # rises | patience | none (all epochs, the last one's model)
+    monitor: str = "val_loss"  # or val_objective: validation loss plus the penalty term
     seed: int = 0
     dtype: str = "float32"
     threads: int | None = None
@@ -126,19 +134,25 @@ RULES: list[Rule] = [
     ("model.init", lambda v: v in INITS, f"one of {', '.join(INITS)}"),
     ("model.hidden", lambda v: all(h >= 1 for h in v), "a list of sizes >= 1 ([] for softmax)"),
     ("optimizer.name", lambda v: v in OPTIMIZERS, f"one of {', '.join(OPTIMIZERS)}"),
-    ("optimizer.lr", lambda v: v > 0, "a number > 0"),
+    ("optimizer.lr", lambda v: 0 < v < math.inf, "a finite number > 0"),
     ("optimizer.gamma", lambda v: 0 <= v < 1, "a number in [0, 1)"),
     ("regularizer.kind", lambda v: v in PENALTIES, f"one of {', '.join(PENALTIES)}"),
-    ("regularizer.lam", lambda v: v >= 0, "a number >= 0"),
+    ("regularizer.lam", lambda v: 0 <= v < math.inf, "a finite number >= 0"),
+    ("regularizer.scale", lambda v: v in SCALES, f"one of {', '.join(SCALES)}"),
     ("trainer.epochs", lambda v: v >= 1, "an integer >= 1"),
     ("trainer.batch_size", lambda v: v >= 1, "an integer >= 1"),
     ("trainer.patience", lambda v: v >= 1, "an integer >= 1"),
+    ("trainer.stopping", lambda v: v in STOPPING, f"one of {', '.join(STOPPING)}"),
+    ("trainer.monitor", lambda v: v in MONITORS, f"one of {', '.join(MONITORS)}"),
+    ("trainer.seed", lambda v: v >= 0, "an integer >= 0"),
     ("trainer.dtype", lambda v: v in DTYPES, f"one of {', '.join(DTYPES)}"),
     ("trainer.threads", lambda v: v is None or v >= 1, "null or an integer >= 1"),
     ("data.val_fraction", lambda v: 0 < v < 1, "a number in (0, 1)"),
     ("data.normalize", lambda v: v in NORMALIZATIONS, f"one of {', '.join(NORMALIZATIONS)}"),
     ("data.max_train", lambda v: v is None or v >= 10, "null or an integer >= 10"),
     ("data.max_test", lambda v: v is None or v >= 1, "null or an integer >= 1"),
+    ("data.split_seed", lambda v: v >= 0, "an integer >= 0"),
+    ("tracking.experiment", lambda v: bool(v.strip()), "a non-empty experiment name"),
 ]
 
 
@@ -161,6 +175,9 @@ def to_config(cfg: Any) -> TrainConfig:
     from omegaconf import OmegaConf
     from omegaconf.errors import OmegaConfBaseException
 
+    hidden = OmegaConf.select(cfg, "model.hidden")
+    if isinstance(hidden, int) and not isinstance(hidden, bool):  # model.hidden=128 is [128]
+        cfg = OmegaConf.merge(cfg, {"model": {"hidden": [hidden]}})
     try:
         merged = OmegaConf.merge(OmegaConf.structured(TrainConfig), cfg)
         obj = OmegaConf.to_object(merged)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.config import DataConfig, resolve_path
+from pipeline.config import ConfigError, DataConfig, resolve_path
 
 IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 SPLITS = ("train_images", "train_labels", "test_images", "test_labels")
@@ -143,6 +143,12 @@ def load(cfg: DataConfig, dtype: str = "float32") -> Dataset:
     if cfg.max_train is not None:
         order = order[: cfg.max_train]
     n_val = round(len(order) * cfg.val_fraction)
+    if not 0 < n_val < len(order):
+        raise ConfigError(
+            f"data.val_fraction={cfg.val_fraction} of {len(order)} images leaves "
+            f"{len(order) - n_val} for training and {n_val} for validation: both need at least "
+            "one; change data.val_fraction or data.max_train"
+        )
     val_idx, train_idx = order[:n_val], order[n_val:]
     test_images, test_labels = raw["test_images"], raw["test_labels"].astype(np.int64)
     if cfg.max_test is not None:

@@ -8,13 +8,15 @@ raise to stop training (an Optuna pruner does).
 from __future__ import annotations
 
 import math
+import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 
 import numpy as np
 
-from pipeline.config import TrainConfig
+from pipeline.config import ConfigError, TrainConfig
 from pipeline.data import Arrays, Dataset
 from pipeline.network import Network
 from pipeline.optim import Penalty, make_optimizer
@@ -33,17 +35,24 @@ class StopTraining(Exception):
 
 
 class EarlyStopping:
-    """The report's rule: stop once the validation loss has risen ``patience`` epochs in a row.
+    """When to stop, judged on the monitored validation loss, and which epoch's model to keep.
 
-    It remembers the epoch with the lowest validation loss, whose model training returns.
+    ``rises`` is the report's rule: stop once the loss has risen ``patience`` epochs in a row.
+    ``patience`` is the common one: stop once ``patience`` epochs have passed without a new
+    best. Both keep the best epoch's model. ``none`` trains every epoch and keeps the last.
     """
 
-    def __init__(self, patience: int) -> None:
+    def __init__(self, rule: str, patience: int) -> None:
+        self.rule = rule
         self.patience = patience
         self.best_loss = math.inf
         self.best_epoch = 0
         self.rises = 0
         self._previous = math.inf
+
+    @property
+    def keeps_best(self) -> bool:
+        return self.rule != "none"
 
     def update(self, epoch: int, val_loss: float) -> tuple[bool, bool]:
         """Record one epoch; return (is this the best epoch so far, should training stop)."""
@@ -52,7 +61,11 @@ class EarlyStopping:
             self.best_loss, self.best_epoch = val_loss, epoch
         self.rises = self.rises + 1 if val_loss > self._previous else 0
         self._previous = val_loss
-        return improved, self.rises >= self.patience
+        if self.rule == "rises":
+            return improved, self.rises >= self.patience
+        if self.rule == "patience":
+            return improved, epoch - self.best_epoch >= self.patience
+        return improved, False
 
 
 @dataclass
@@ -61,7 +74,7 @@ class Result:
 
     network: Network
     history: list[dict[str, float]]
-    best_epoch: int
+    best_epoch: int  # the epoch whose weights ``network`` holds
     stopped_epoch: int
     test_loss: float
     test_accuracy: float
@@ -125,7 +138,7 @@ class Epochs:
             np.argmax(probs, axis=1, out=self.predicted[s : s + len(rows)])
             net.backward(x, t, probs, ws, scale)
             if self.penalty.active:
-                self.penalty.add_grad(net.theta, net.grad, scale)
+                self.penalty.add_grad(net.theta, net.grad, scale, len(rows))
             self.optimizer.step(net.theta, net.grad)
         correct = np.count_nonzero(self.predicted == train.y[order])
         return total_loss / len(train), correct / len(train)
@@ -138,13 +151,13 @@ def fit(
     cfg: TrainConfig,
     rng: np.random.Generator,
     hooks: Sequence[EpochHook] = (),
-) -> tuple[list[dict[str, float]], EarlyStopping, str]:
-    """Train ``net`` in place; on return it holds the weights of the best validation epoch.
+) -> tuple[list[dict[str, float]], int, str]:
+    """Train ``net`` in place; on return it holds the model early stopping keeps.
 
-    Returns the per-epoch metrics, the early-stopping state and why training ended.
+    Returns the per-epoch metrics, the epoch of the kept model and why training ended.
     """
     epochs = Epochs(net, train, cfg, rng)
-    stopper = EarlyStopping(cfg.trainer.patience)
+    stopper = EarlyStopping(cfg.trainer.stopping, cfg.trainer.patience)
     best = net.theta.copy()
     history: list[dict[str, float]] = []
     reason = "max epochs"
@@ -153,10 +166,7 @@ def fit(
         train_loss, train_acc = epochs.run()
         val_loss, val_acc = evaluate(net, val)
         if not (math.isfinite(train_loss) and math.isfinite(val_loss)):
-            raise Diverged(
-                f"loss is no longer finite at epoch {epoch} (train {train_loss:.3g}, validation "
-                f"{val_loss:.3g}): lower optimizer.lr (now {cfg.optimizer.lr})"
-            )
+            raise Diverged(diverged_message(cfg, epoch, train_loss, val_loss))
         metrics = {
             "train_loss": train_loss,  # running mean over the epoch's batches: no extra pass
             "train_accuracy": train_acc,
@@ -164,9 +174,11 @@ def fit(
             "val_accuracy": val_acc,
             "epoch_seconds": time.perf_counter() - start_time,
         }
+        if cfg.trainer.monitor == "val_objective":  # what training minimises, on validation
+            metrics["val_objective"] = val_loss + epochs.penalty.loss(net.theta, epochs.batch)
         history.append(metrics)
-        improved, stop = stopper.update(epoch, val_loss)
-        if improved:
+        improved, stop = stopper.update(epoch, metrics[cfg.trainer.monitor])
+        if improved and stopper.keeps_best:
             np.copyto(best, net.theta)
         try:
             for hook in hooks:
@@ -177,12 +189,37 @@ def fit(
         if stop:
             reason = "early stopping"
             break
+    if not stopper.keeps_best:
+        return history, len(history), reason
     np.copyto(net.theta, best)
-    return history, stopper, reason
+    return history, stopper.best_epoch, reason
+
+
+def diverged_message(cfg: TrainConfig, epoch: int, train_loss: float, val_loss: float) -> str:
+    """Name every setting that makes the step too large."""
+    culprits = f"optimizer.lr (now {cfg.optimizer.lr})"
+    if cfg.regularizer.kind != "none" and cfg.regularizer.lam > 0:
+        culprits += f" or regularizer.lam (now {cfg.regularizer.lam})"
+    return (
+        f"loss is no longer finite at epoch {epoch} (train {train_loss:.3g}, validation "
+        f"{val_loss:.3g}): lower {culprits}"
+    )
 
 
 def build_network(cfg: TrainConfig, n_in: int, n_out: int, rng: np.random.Generator) -> Network:
+    """The configured network, refused in one line if it cannot fit in this machine's memory
+    (NumPy would reserve it lazily, and the kernel would kill the run mid-epoch instead)."""
     sizes = [n_in, *cfg.model.hidden, n_out]
+    params = sum(a * b + b for a, b in pairwise(sizes))
+    rows = cfg.trainer.batch_size + EVAL_ROWS  # a training and an evaluation workspace
+    needed = (5 * params + 3 * rows * sum(sizes[1:])) * np.dtype(cfg.trainer.dtype).itemsize
+    total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    if needed > total:
+        raise ConfigError(
+            f"model.hidden={cfg.model.hidden} needs about {needed / 2**30:.0f} GiB for its "
+            f"parameters and buffers, more than this machine's {total / 2**30:.0f} GiB: "
+            "use fewer or smaller hidden layers"
+        )
     return Network(sizes, cfg.model.activation, cfg.model.init, rng, cfg.trainer.dtype)
 
 
@@ -194,12 +231,12 @@ def train(cfg: TrainConfig, data: Dataset, hooks: Sequence[EpochHook] = ()) -> R
     rng = np.random.default_rng(cfg.trainer.seed)
     net = build_network(cfg, data.train.x.shape[1], data.train.t.shape[1], rng)
     with threadpool_limits(cfg.trainer.threads), np.errstate(over="ignore", invalid="ignore"):
-        history, stopper, reason = fit(net, data.train, data.val, cfg, rng, hooks)
+        history, kept_epoch, reason = fit(net, data.train, data.val, cfg, rng, hooks)
         test_loss, test_acc = evaluate(net, data.test)
     return Result(
         network=net,
         history=history,
-        best_epoch=stopper.best_epoch,
+        best_epoch=kept_epoch,
         stopped_epoch=len(history),
         test_loss=test_loss,
         test_accuracy=test_acc,

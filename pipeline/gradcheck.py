@@ -33,7 +33,7 @@ REPORT_TABLE1 = {
 def objective(net: Network, x: np.ndarray, t: np.ndarray, penalty: Penalty) -> float:
     """What training minimises: mean cross-entropy over the batch plus the penalty."""
     loss, _ = net.loss(x, t, net.workspace(len(x)))
-    return loss / len(x) + penalty.loss(net.theta)
+    return loss / len(x) + penalty.loss(net.theta, len(x))
 
 
 def backprop_gradient(net: Network, x: np.ndarray, t: np.ndarray, penalty: Penalty) -> np.ndarray:
@@ -41,7 +41,7 @@ def backprop_gradient(net: Network, x: np.ndarray, t: np.ndarray, penalty: Penal
     _, probs = net.loss(x, t, ws)
     net.backward(x, t, probs, ws)
     if penalty.active:
-        penalty.add_grad(net.theta, net.grad)
+        penalty.add_grad(net.theta, net.grad, 1.0, len(x))
     return net.grad.copy()
 
 
@@ -68,21 +68,30 @@ def relative_error(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.linalg.norm(a - b) / denominator) if denominator else 0.0
 
 
+# Every penalty whose gradient the core can take: each option that changes a gradient is here.
+PENALTY_VARIANTS = {
+    "none": RegularizerConfig(),
+    "l1": RegularizerConfig("l1", 0.05, True),
+    "l2": RegularizerConfig("l2", 0.05, True),
+    "l1 half": RegularizerConfig("l1", 0.05, True, l1_half=True),
+    "l1 sum": RegularizerConfig("l1", 0.05, True, scale="sum"),
+    "l2 sum": RegularizerConfig("l2", 0.05, True, scale="sum"),
+}
+
+
 def full_check(
-    sizes: list[int], activation: str, penalty_kind: str, seed: int = 0, eps: float = 1e-6
+    sizes: list[int], activation: str, penalty: str, seed: int = 0, eps: float = 1e-6
 ) -> tuple[float, float]:
-    """Every parameter of a small float64 network: (relative error, largest absolute error)."""
+    """Every parameter of a small float64 network under one of ``PENALTY_VARIANTS``:
+    (relative error, largest absolute error)."""
     rng = np.random.default_rng(seed)
     net = Network(sizes, activation, "glorot", rng, "float64")
     net.theta[net.n_weights :] = rng.standard_normal(net.theta.size - net.n_weights) * 0.1
     x = rng.standard_normal((6, sizes[0]))
     t = np.eye(sizes[-1])[rng.integers(0, sizes[-1], 6)]
-    lam = 0.0 if penalty_kind == "none" else 0.05
-    penalty = Penalty(
-        RegularizerConfig(penalty_kind, lam, True), net.n_weights, net.theta.size, net.dtype
-    )
-    analytic = backprop_gradient(net, x, t, penalty)
-    numeric = numeric_gradient(lambda: objective(net, x, t, penalty), net.theta, eps)
+    reg = Penalty(PENALTY_VARIANTS[penalty], net.n_weights, net.theta.size, net.dtype)
+    analytic = backprop_gradient(net, x, t, reg)
+    numeric = numeric_gradient(lambda: objective(net, x, t, reg), net.theta, eps)
     return relative_error(analytic, numeric), float(np.abs(analytic - numeric).max())
 
 
@@ -137,11 +146,11 @@ def table1(cfg: TrainConfig) -> list[dict]:
 
 
 def full_checks(seed: int = 0) -> list[dict]:
-    """The full check for every activation, without and with L1 and L2."""
+    """The full check for every activation and every penalty variant."""
     return [
         {"activation": act, "penalty": pen, "relative_error": rel, "max_abs_error": err}
         for act in ("sigmoid", "tanh", "relu")
-        for pen in ("none", "l1", "l2")
+        for pen in PENALTY_VARIANTS
         for rel, err in [full_check([12, 7, 5, 4], act, pen, seed)]
     ]
 

@@ -22,20 +22,25 @@ from pipeline.layers import (
 )
 
 
-def init_scale(kind: str, fan_in: int, fan_out: int) -> float:
-    """Standard deviation of the initial weights.
+def init_weights(kind: str, rng: np.random.Generator, fan_in: int, fan_out: int) -> np.ndarray:
+    """Initial weights of a (fan_in, fan_out) layer; biases start at zero.
 
     The report does not say which it used. ``glorot`` (Glorot & Bengio 2010) keeps tanh and
-    sigmoid units out of saturation, ``he`` (He et al. 2015) suits ReLU, ``normal`` is the
-    common N(0, 0.01^2), and ``zeros`` is the report's Algorithm 1 (w <- 0), valid only for
-    softmax regression.
+    sigmoid units out of saturation, ``he`` (He et al. 2015) suits ReLU, ``normal``
+    N(0, 0.01^2) and ``uniform`` U(+-1/sqrt(fan_in)) are what hand-written code uses most, and
+    ``zeros`` is the report's Algorithm 1 (w <- 0), valid only for softmax regression.
     """
-    return {
+    shape = (fan_in, fan_out)
+    if kind == "uniform":
+        bound = 1.0 / np.sqrt(fan_in)
+        return rng.uniform(-bound, bound, shape)
+    std = {
         "glorot": np.sqrt(2.0 / (fan_in + fan_out)),
         "he": np.sqrt(2.0 / fan_in),
         "normal": 0.01,
         "zeros": 0.0,
     }[kind]
+    return rng.standard_normal(shape) * std
 
 
 class Workspace:
@@ -64,7 +69,7 @@ class Network:
         self.weights, self.dweights = self._views(shapes, 0)
         self.biases, self.dbiases = self._views([(n,) for n in sizes[1:]], self.n_weights)
         for w, (fan_in, fan_out) in zip(self.weights, shapes):
-            w[...] = rng.standard_normal(w.shape) * init_scale(init, fan_in, fan_out)
+            w[...] = init_weights(init, rng, fan_in, fan_out)
         self._act = ACTIVATIONS[activation]
         self._act_grad = DERIVATIVES[activation]
         self._spaces: dict[int, Workspace] = {}

@@ -49,15 +49,19 @@ def make_optimizer(cfg: OptimizerConfig, size: int, dtype: np.dtype) -> SGD | Mo
 
 
 class Penalty:
-    """L2 adds lam * w (eq. 6) and L1 adds lam * sign(w) (eq. 7) to the gradient.
+    """L2 adds lam * w to the gradient (eq. 6), L1 lam * sign(w) (eq. 7).
 
-    The matching loss terms are lam/2 * sum(w^2) and lam * sum(|w|): the report writes
-    lam/2 in front of |w| too, but only lam * |w| has the gradient lam * sign(w) it uses.
+    The matching loss terms are lam/2 * sum(w^2) and lam * sum(|w|). The report writes lam/2
+    in front of |w| but uses the gradient lam * sign(w); ``l1_half`` takes eq. 7 as written
+    instead: lam/2 * sum(|w|), gradient lam/2 * sign(w). With ``scale="sum"`` the penalty
+    joins the batch's *summed* loss before the division by the batch size B, as much
+    hand-written code does, so each step feels lam / B instead of lam.
     """
 
     def __init__(self, cfg: RegularizerConfig, n_weights: int, size: int, dtype: np.dtype) -> None:
         self.kind = cfg.kind
-        self.lam = cfg.lam
+        self.lam = cfg.lam * (0.5 if cfg.kind == "l1" and cfg.l1_half else 1.0)
+        self.per_row = cfg.scale == "sum"
         self.n = size if cfg.penalize_bias else n_weights  # weights are theta's prefix
         self._tmp = np.empty(self.n, dtype)
 
@@ -65,20 +69,26 @@ class Penalty:
     def active(self) -> bool:
         return self.kind != "none" and self.lam > 0
 
-    def loss(self, theta: np.ndarray) -> float:
+    def strength(self, rows: int) -> float:
+        """The lambda one step of ``rows`` examples feels."""
+        return self.lam / rows if self.per_row else self.lam
+
+    def loss(self, theta: np.ndarray, rows: int) -> float:
+        """The penalty term of the objective of a batch of ``rows`` examples."""
         w = theta[: self.n]
         if self.kind == "l2":
-            return 0.5 * self.lam * float(np.vdot(w, w))
+            return 0.5 * self.strength(rows) * float(np.vdot(w, w))
         if self.kind == "l1":
-            return self.lam * float(np.abs(w).sum())
+            return self.strength(rows) * float(np.abs(w).sum())
         return 0.0
 
-    def add_grad(self, theta: np.ndarray, grad: np.ndarray, scale: float = 1.0) -> None:
+    def add_grad(self, theta: np.ndarray, grad: np.ndarray, scale: float, rows: int) -> None:
         """grad += scale * d(penalty)/d(theta), ``scale`` as in the gradient it joins."""
         tmp = self._tmp
+        factor = self.strength(rows) * scale
         if self.kind == "l2":
-            np.multiply(theta[: self.n], self.lam * scale, out=tmp)
+            np.multiply(theta[: self.n], factor, out=tmp)
         else:
             np.sign(theta[: self.n], out=tmp)
-            tmp *= self.lam * scale
+            tmp *= factor
         grad[: self.n] += tmp

@@ -25,7 +25,9 @@ def test_train_prints_epochs_and_test_metrics(tmp_path) -> None:
 def test_invalid_config_is_one_line_error(tmp_path) -> None:
     out = run("pipeline.train", "optimizer.lr=-1", *SMALL, f"hydra.run.dir={tmp_path}")
     assert out.returncode == 1
-    assert out.stderr.strip() == ("error: optimizer.lr=-1.0 is invalid: expected a number > 0")
+    assert out.stderr.strip() == (
+        "error: optimizer.lr=-1.0 is invalid: expected a finite number > 0"
+    )
 
 
 def test_multirun_runs_each_job(tmp_path) -> None:

@@ -49,9 +49,9 @@ def test_overrides_apply_on_top_of_a_preset(make_config) -> None:
     ("override", "message"),
     [
         ("model.activation=softplus", "model.activation='softplus' is invalid: expected one of"),
-        ("optimizer.lr=0", "optimizer.lr=0.0 is invalid: expected a number > 0"),
+        ("optimizer.lr=0", "optimizer.lr=0.0 is invalid: expected a finite number > 0"),
         ("optimizer.lr=-1", "optimizer.lr=-1.0 is invalid"),
-        ("regularizer.lam=-0.1", "regularizer.lam=-0.1 is invalid: expected a number >= 0"),
+        ("regularizer.lam=-0.1", "regularizer.lam=-0.1 is invalid: expected a finite number >= 0"),
         ("optimizer.gamma=1", "optimizer.gamma=1.0 is invalid: expected a number in [0, 1)"),
         ("optimizer.gamma=-0.5", "optimizer.gamma=-0.5 is invalid"),
         ("trainer.batch_size=0", "trainer.batch_size=0 is invalid: expected an integer >= 1"),
@@ -59,6 +59,15 @@ def test_overrides_apply_on_top_of_a_preset(make_config) -> None:
         ("model.hidden=[128,0]", "model.hidden=[128, 0] is invalid"),
         ("trainer.dtype=float16", "trainer.dtype='float16' is invalid"),
         ("model.init=zeros", "model.init='zeros' is invalid with hidden layers"),
+        ("regularizer.scale=avg", "regularizer.scale='avg' is invalid: expected one of mean, sum"),
+        ("trainer.stopping=never", "trainer.stopping='never' is invalid: expected one of rises"),
+        ("trainer.monitor=train_loss", "trainer.monitor='train_loss' is invalid"),
+        ("trainer.seed=-1", "trainer.seed=-1 is invalid: expected an integer >= 0"),
+        ("regularizer.lam=inf", "regularizer.lam=inf is invalid: expected a finite number"),
+        ("optimizer.lr=nan", "optimizer.lr=nan is invalid"),
+        ("tracking.experiment=", "tracking.experiment='' is invalid: expected a non-empty"),
+        ("model.init=xavier", "model.init='xavier' is invalid: expected one of glorot, he"),
+        ("regularizer.l1_half=maybe", "regularizer.l1_half: Value 'maybe' is not a valid bool"),
         (
             "optimizer.lr=fast",
             "optimizer.lr: Value 'fast' of type 'str' could not be converted to Float",
@@ -81,3 +90,24 @@ def test_training_hash_ignores_tracking_only(make_config) -> None:
         == base
     )
     assert make_config("experiment=relu", "trainer.seed=1").training_hash() != base
+
+
+def test_a_scalar_hidden_size_is_one_layer(make_config) -> None:
+    assert make_config("model.hidden=64").model.hidden == [64]
+    assert make_config("model=softmax", "model.hidden=[]").model.hidden == []
+
+
+def test_a_network_larger_than_memory_is_refused(make_config, small_mnist) -> None:
+    from pipeline import fit
+
+    cfg = make_config("model.hidden=[100000000]", "tracking=none")
+    with pytest.raises(ConfigError, match=r"model.hidden=\[100000000\] needs about \d+ GiB"):
+        fit.train(cfg, small_mnist)
+
+
+def test_a_split_that_leaves_nothing_to_train_on_is_refused(make_config) -> None:
+    from pipeline.data import load
+
+    cfg = make_config("data.max_train=3000", "data.val_fraction=0.9999")
+    with pytest.raises(ConfigError, match="leaves 0 for training and 3000 for validation"):
+        load(cfg.data)

@@ -7,6 +7,7 @@ import pytest
 
 from pipeline.config import RegularizerConfig
 from pipeline.gradcheck import (
+    PENALTY_VARIANTS,
     backprop_gradient,
     full_check,
     numeric_gradient,
@@ -19,7 +20,7 @@ from pipeline.optim import Penalty
 
 
 @pytest.mark.parametrize("activation", ["sigmoid", "tanh", "relu"])
-@pytest.mark.parametrize("penalty", ["none", "l1", "l2"])
+@pytest.mark.parametrize("penalty", list(PENALTY_VARIANTS))
 def test_every_parameter(activation: str, penalty: str) -> None:
     rel, worst = full_check([12, 7, 5, 4], activation, penalty, seed=1)
     assert rel < 1e-6

@@ -43,6 +43,24 @@ def test_penalties(kind: str, penalize_bias: bool, grad: list, loss: float) -> N
     penalty = Penalty(RegularizerConfig(kind, 0.1, penalize_bias), 2, 3, theta.dtype)
     g = np.zeros(3)
     if penalty.active:
-        penalty.add_grad(theta, g, scale=2.0)
+        penalty.add_grad(theta, g, scale=2.0, rows=5)
     np.testing.assert_allclose(g, 2.0 * np.array(grad))
-    assert penalty.loss(theta) == pytest.approx(loss)
+    assert penalty.loss(theta, rows=5) == pytest.approx(loss)
+
+
+@pytest.mark.parametrize(
+    ("options", "grad", "loss"),
+    [
+        ({"kind": "l1", "l1_half": True}, [0.05, -0.05, 0], 0.05 * 5),  # eq. 7 as written
+        ({"kind": "l2", "l1_half": True}, [0.2, -0.3, 0], 0.05 * 13),  # only L1 has the half
+        ({"kind": "l1", "scale": "sum"}, [0.1 / 4, -0.1 / 4, 0], 0.1 / 4 * 5),  # lam / B
+        ({"kind": "l2", "scale": "sum"}, [0.2 / 4, -0.3 / 4, 0], 0.05 / 4 * 13),
+    ],
+)
+def test_penalty_variants(options: dict, grad: list, loss: float) -> None:
+    theta = np.array([2.0, -3.0, 4.0])
+    penalty = Penalty(RegularizerConfig(lam=0.1, **options), 2, 3, theta.dtype)
+    g = np.ones(3)  # the penalty adds to what is there
+    penalty.add_grad(theta, g, scale=3.0, rows=4)
+    np.testing.assert_allclose(g, 1 + 3.0 * np.array(grad))
+    assert penalty.loss(theta, rows=4) == pytest.approx(loss)
