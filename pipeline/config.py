@@ -27,6 +27,18 @@ MONITORS = ("val_loss", "val_objective")
 NORMALIZATIONS = ("per_image", "train_stats")
 
 
+# Keys that record where things are or how a run is shown, not what it computes.
+BOOKKEEPING = (
+    "preset",
+    "data.dir",
+    "data.files.",
+    "data.sha256.",
+    "tracking.",
+    "trainer.progress",
+    "trainer.threads",
+)
+
+
 class ConfigError(ValueError):
     """A config value is out of range; the message is one line meant for the user."""
 
@@ -108,6 +120,27 @@ class TrainConfig:
     def flat(self) -> dict[str, Any]:
         """Dotted keys (``optimizer.lr``) for MLflow parameters and tables."""
         return flatten(asdict(self))
+
+    def settings(self) -> dict[str, Any]:
+        """The keys a user would change that apply here: MLflow's parameters, and what a run's
+        name shows. Bookkeeping (file names, digests, tracking, display) and keys without
+        effect (the activation of softmax regression, lambda without a penalty) are left out."""
+        unused = set()
+        if not self.model.hidden:
+            unused.add("model.activation")
+        if self.regularizer.kind == "none":
+            unused |= {f"regularizer.{k}" for k in ("lam", "penalize_bias", "scale", "l1_half")}
+        elif self.regularizer.kind != "l1":
+            unused.add("regularizer.l1_half")
+        if self.optimizer.name == "sgd":
+            unused.add("optimizer.gamma")
+        if self.trainer.stopping == "none":
+            unused |= {"trainer.patience", "trainer.monitor"}
+        return {
+            k: v
+            for k, v in self.flat().items()
+            if not k.startswith(BOOKKEEPING) and k not in unused
+        }
 
     def training_hash(self) -> str:
         """Identity of what a run computes: every key but tracking and display settings."""

@@ -12,7 +12,8 @@ import sys
 from pipeline.artifacts import load_config, load_model
 from pipeline.data import load
 from pipeline.fit import evaluate
-from pipeline.tracking import run_artifact, tracking_uri
+from pipeline.tracking import store
+from pipeline.tracking.runs import run_artifact
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -20,15 +21,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("run_id")
     parser.add_argument("--uri", default=None, help="tracking URI (default: the project store)")
     args = parser.parse_args(argv)
-    from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
 
     try:
-        logged = MlflowClient(tracking_uri(args.uri)).get_run(args.run_id).data.metrics
+        logged = store.client(args.uri).get_run(args.run_id).data.metrics
         cfg = load_config(run_artifact(args.run_id, "config.yaml", args.uri))
         net = load_model(run_artifact(args.run_id, "model.npz", args.uri))
-    except (MlflowException, OSError) as err:
-        print(f"error: cannot load run {args.run_id}: {err}", file=sys.stderr)
+    except (MlflowException, OSError, store.StoreError) as err:
+        print(f"error: cannot load run {args.run_id}: {str(err).splitlines()[0]}", file=sys.stderr)
         return 1
     loss, accuracy = evaluate(net, load(cfg.data, net.dtype.name).test)
     print(f"test accuracy {accuracy:.4%} (logged {logged.get('test_accuracy', float('nan')):.4%})")

@@ -23,6 +23,7 @@ from pipeline.optim import Penalty, make_optimizer
 
 EpochHook = Callable[[int, dict[str, float]], None]
 EVAL_ROWS = 2000  # rows per evaluation chunk: large enough for BLAS, small enough for memory
+CHANCE_MARGIN = 0.05  # a model this close to always guessing the commonest class learned nothing
 
 
 class Diverged(ArithmeticError):
@@ -30,8 +31,13 @@ class Diverged(ArithmeticError):
 
 
 class StopTraining(Exception):
-    """Raised by an epoch hook to end training now (a sweep's pruner); the run still completes
-    normally with the best epoch so far, and the message becomes ``Result.stop_reason``."""
+    """Raised by an epoch hook to end training now; the run still completes normally with the
+    best epoch so far, and the message becomes ``Result.stop_reason``."""
+
+
+class Pruned(StopTraining):
+    """Raised by a sweep's pruner: what trained is a partial curve, not a result, so the test
+    set is left alone (``Result.pruned``)."""
 
 
 class EarlyStopping:
@@ -80,7 +86,10 @@ class Result:
     test_accuracy: float
     seconds: float
     stop_reason: str  # "early stopping", "max epochs", or a hook's StopTraining message
+    learned: bool  # the kept model beats always guessing the commonest class by 5 points
+    pruned: bool = False  # a pruner stopped it; test metrics are NaN
     run_id: str | None = None  # set when the run was recorded in MLflow
+    outbox: str | None = None  # where its record was kept when the store went away mid-run
 
 
 def evaluate(net: Network, data: Arrays) -> tuple[float, float]:
@@ -151,16 +160,17 @@ def fit(
     cfg: TrainConfig,
     rng: np.random.Generator,
     hooks: Sequence[EpochHook] = (),
-) -> tuple[list[dict[str, float]], int, str]:
+) -> tuple[list[dict[str, float]], int, StopTraining | None]:
     """Train ``net`` in place; on return it holds the model early stopping keeps.
 
-    Returns the per-epoch metrics, the epoch of the kept model and why training ended.
+    Returns the per-epoch metrics, the epoch of the kept model, and the hook's ``StopTraining``
+    if one ended training (else None; ``stopper`` says whether early stopping did).
     """
     epochs = Epochs(net, train, cfg, rng)
     stopper = EarlyStopping(cfg.trainer.stopping, cfg.trainer.patience)
     best = net.theta.copy()
     history: list[dict[str, float]] = []
-    reason = "max epochs"
+    stopped: StopTraining | None = None
     for epoch in range(1, cfg.trainer.epochs + 1):
         start_time = time.perf_counter()
         train_loss, train_acc = epochs.run()
@@ -184,15 +194,15 @@ def fit(
             for hook in hooks:
                 hook(epoch, metrics)
         except StopTraining as signal:
-            reason = str(signal)
+            stopped = signal
             break
         if stop:
-            reason = "early stopping"
+            stopped = StopTraining("early stopping")
             break
     if not stopper.keeps_best:
-        return history, len(history), reason
+        return history, len(history), stopped
     np.copyto(net.theta, best)
-    return history, stopper.best_epoch, reason
+    return history, stopper.best_epoch, stopped
 
 
 def diverged_message(cfg: TrainConfig, epoch: int, train_loss: float, val_loss: float) -> str:
@@ -231,8 +241,10 @@ def train(cfg: TrainConfig, data: Dataset, hooks: Sequence[EpochHook] = ()) -> R
     rng = np.random.default_rng(cfg.trainer.seed)
     net = build_network(cfg, data.train.x.shape[1], data.train.t.shape[1], rng)
     with threadpool_limits(cfg.trainer.threads), np.errstate(over="ignore", invalid="ignore"):
-        history, kept_epoch, reason = fit(net, data.train, data.val, cfg, rng, hooks)
-        test_loss, test_acc = evaluate(net, data.test)
+        history, kept_epoch, stopped = fit(net, data.train, data.val, cfg, rng, hooks)
+        pruned = isinstance(stopped, Pruned)
+        test_loss, test_acc = (math.nan, math.nan) if pruned else evaluate(net, data.test)
+    chance = np.bincount(data.val.y).max() / len(data.val)
     return Result(
         network=net,
         history=history,
@@ -241,5 +253,7 @@ def train(cfg: TrainConfig, data: Dataset, hooks: Sequence[EpochHook] = ()) -> R
         test_loss=test_loss,
         test_accuracy=test_acc,
         seconds=time.perf_counter() - start,
-        stop_reason=reason,
+        stop_reason=str(stopped) if stopped else "max epochs",
+        learned=bool(history[kept_epoch - 1]["val_accuracy"] >= chance + CHANCE_MARGIN),
+        pruned=pruned,
     )

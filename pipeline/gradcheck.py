@@ -8,6 +8,7 @@ the order of the gradients themselves.
 
 from __future__ import annotations
 
+import hashlib
 import sys
 from collections.abc import Callable
 
@@ -15,7 +16,8 @@ import hydra
 import numpy as np
 from omegaconf import DictConfig
 
-from pipeline.config import ConfigError, RegularizerConfig, TrainConfig, to_config
+from pipeline import cli
+from pipeline.config import RegularizerConfig, TrainConfig, to_config
 from pipeline.network import Network
 from pipeline.optim import Penalty
 
@@ -164,12 +166,8 @@ def format_rows(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-@hydra.main(version_base=None, config_path="../conf", config_name="config")
-def main(raw: DictConfig) -> None:
-    try:
-        cfg = to_config(raw)
-    except ConfigError as err:
-        sys.exit(f"error: {err}")
+def run_checks(cfg: TrainConfig) -> bool:
+    """Print both checks; record them in MLflow unless a finished run holds these already."""
     rows = table1(cfg)
     checks = full_checks(cfg.trainer.seed)
     print(f"Table 1 (epsilon 1e-2, one sample, {cfg.model.activation}):")
@@ -184,15 +182,41 @@ def main(raw: DictConfig) -> None:
         f"largest relative error {worst_full:.2e} (bound 1e-6): {'PASS' if ok else 'FAIL'}"
     )
     if cfg.tracking.enabled:
-        from pipeline.tracking import log_tables
+        from pipeline.tracking.runs import find_finished, log_tables
 
-        log_tables(
-            cfg,
-            "gradcheck",
-            {"gradcheck_table1": rows, "gradcheck_full": checks},
-            {"table1_max_abs_difference": worst_row, "full_max_relative_error": worst_full},
-        )
-    if not ok:
+        identity = identity_tags(cfg)
+        uri, experiment = cfg.tracking.uri, cfg.tracking.experiment
+        found = find_finished(uri, experiment, identity)
+        if found:
+            print(f"the same check is already recorded in MLflow run {found}")
+        else:
+            log_tables(
+                cfg,
+                "gradcheck",
+                {"gradcheck_table1": rows, "gradcheck_full": checks},
+                {"table1_max_abs_difference": worst_row, "full_max_relative_error": worst_full},
+                identity,
+            )
+    return ok
+
+
+def identity_tags(cfg: TrainConfig) -> dict[str, str]:
+    """What the checks depend on: their code, the data and the network Table 1 uses."""
+    from pipeline.data import digest
+    from pipeline.tracking.provenance import code_version
+
+    inputs = [digest(cfg.data), cfg.model.hidden, cfg.model.activation, cfg.model.init]
+    inputs_hash = hashlib.sha256(repr([*inputs, cfg.trainer.seed]).encode()).hexdigest()
+    return {
+        "kind": "gradcheck",
+        "gradcheck.code": code_version("gradcheck"),
+        "gradcheck.inputs": inputs_hash[:16],
+    }
+
+
+@hydra.main(version_base=None, config_path="../conf", config_name="config")
+def main(raw: DictConfig) -> None:
+    if not cli.command(lambda: run_checks(to_config(raw)), "nothing was recorded"):
         sys.exit(1)
 
 

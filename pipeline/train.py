@@ -10,13 +10,15 @@ import json
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
+from typing import Any
 
 import hydra
 from omegaconf import DictConfig
 
-from pipeline import fit
-from pipeline.config import ROOT, ConfigError, TrainConfig, to_config
-from pipeline.data import DataError, Dataset, load
+from pipeline import cli, fit
+from pipeline.config import ROOT, TrainConfig, to_config
+from pipeline.data import Dataset, load
+from pipeline.tracking.store import StoreError, mask
 
 CONF_DIR = str(ROOT / "conf")
 _datasets: dict[str, Dataset] = {}
@@ -61,6 +63,32 @@ def progress_line(prefix: str = "") -> fit.EpochHook:
     return hook
 
 
+def differences(cfg: TrainConfig) -> dict[str, Any]:
+    """The settings in which ``cfg`` differs from its preset (seed aside): what names a run."""
+    preset = to_config(compose([f"experiment={cfg.preset}"] if cfg.preset != "custom" else []))
+    ours, theirs = cfg.settings(), preset.settings()
+    return {k: v for k, v in ours.items() if k != "trainer.seed" and theirs.get(k) != v}
+
+
+SHORT_NAMES = {"data.max_train": "train", "data.max_test": "test", "trainer.epochs": "ep"}
+VALUE_ONLY = ("data.name", "model.activation", "optimizer.name", "regularizer.kind")
+
+
+def mark(key: str, value: Any) -> str:
+    if key in VALUE_ONLY:
+        return str(value)
+    shown = f"{value:g}" if isinstance(value, float) else str(value).replace(" ", "")
+    return f"{SHORT_NAMES.get(key, key.rsplit('.', 1)[-1])}={shown}"
+
+
+def run_name(cfg: TrainConfig, diffs: dict[str, Any]) -> str:
+    """``relu-seed0``; ``relu lr=0.05 seed0``; ``relu fashion_mnist train=3000 ep=2 seed0``."""
+    seed = f"seed{cfg.trainer.seed}"
+    if not diffs:
+        return f"{cfg.preset}-{seed}"
+    return " ".join([cfg.preset, *(mark(k, v) for k, v in diffs.items()), seed])
+
+
 def run(
     cfg: TrainConfig,
     hooks: Sequence[fit.EpochHook] = (),
@@ -74,14 +102,28 @@ def run(
     hooks = [*hooks, progress_line()] if cfg.trainer.progress else list(hooks)
     if not cfg.tracking.enabled:
         return fit.train(cfg, data, hooks)
-    from pipeline.tracking import Tracker  # imports mlflow: only when tracking is on
+    from pipeline.tracking.runs import Tracker  # imports mlflow: only when tracking is on
 
-    with Tracker(cfg, data.digest, tags or {}, parent_run_id) as tracker:
+    diffs = differences(cfg)
+    tags = {
+        "preset": cfg.preset,
+        "config_hash": cfg.training_hash(),
+        "data.digest": data.digest,
+        "data.name": cfg.data.name,
+        "data.dir": cfg.data.dir,
+        "differs_from_preset": " ".join(f"{k}={v}" for k, v in diffs.items()) or "nothing",
+        **(tags or {}),
+    }
+    params = {k: str(v) for k, v in cfg.settings().items()}
+    name = cfg.tracking.run_name or run_name(cfg, diffs)
+    with Tracker(cfg, name, params, tags, parent_run_id) as tracker:
+        tracker.log_dataset(data)
         if on_start:
             on_start(tracker.run_id)
         result = fit.train(cfg, data, [tracker, *hooks])
         tracker.log_result(result, data)
     result.run_id = tracker.run_id
+    result.outbox = str(tracker.outbox.folder) if tracker.outbox else None
     return result
 
 
@@ -89,20 +131,36 @@ def run(
 def main(raw: DictConfig) -> float:
     from hydra.core.hydra_config import HydraConfig
 
-    try:
+    def body() -> float:
         cfg = to_config(raw)
         overrides = " ".join(HydraConfig.get().overrides.task)
-        result = run(cfg, tags={"hydra.overrides": overrides})
-    except (ConfigError, DataError, fit.Diverged) as err:
-        sys.exit(f"error: {err}")
-    except KeyboardInterrupt:
-        sys.exit("interrupted: the MLflow run was ended as KILLED")
-    print(
-        f"test accuracy {result.test_accuracy:.2%}  test loss {result.test_loss:.4f}  "
-        f"best epoch {result.best_epoch}  stopped at {result.stopped_epoch}  "
-        f"{result.seconds:.1f}s" + (f"  mlflow run {result.run_id}" if result.run_id else "")
+        result = run(cfg, tags={"hydra.overrides": mask(overrides)})
+        print(
+            f"test accuracy {result.test_accuracy:.2%}  test loss {result.test_loss:.4f}  "
+            f"best epoch {result.best_epoch}  stopped at {result.stopped_epoch}  "
+            f"{result.seconds:.1f}s" + (f"  mlflow run {result.run_id}" if result.run_id else "")
+        )
+        if not result.learned:
+            print(NEVER_LEARNED, file=sys.stderr)
+        if result.outbox:
+            raise StoreError(outbox_message(result.outbox))
+        return result.test_accuracy
+
+    return cli.command(body, "the MLflow run was ended as KILLED")
+
+
+NEVER_LEARNED = (
+    "warning: this model never learned (validation accuracy within 5 points of always guessing "
+    "the commonest class): lower optimizer.lr or regularizer.lam; the run is tagged learned=false"
+)
+
+
+def outbox_message(folder: str) -> str:
+    return (
+        f"the tracking store went away during the run; its record (metrics, artifacts, weights) "
+        f"is kept in {folder}: upload it with `python -m pipeline.tracking.outbox` once the store "
+        "is back"
     )
-    return result.test_accuracy
 
 
 if __name__ == "__main__":

@@ -15,36 +15,29 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
-import sys
+import tempfile
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-from dataclasses import asdict
+from dataclasses import asdict, dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
 
 import hydra
 import numpy as np
-import optuna
 import pandas as pd
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
-from pipeline import gradcheck, train
+from pipeline import cli, gradcheck, train
 from pipeline.artifacts import load_model
 from pipeline.config import ConfigError, TrainConfig, resolve_path, to_config
-from pipeline.data import DataError
 from pipeline.data import digest as data_digest
-from pipeline.tracking import (
-    ParentRun,
-    code_version,
-    find_finished,
-    provenance,
-    run_artifact,
-    set_tags,
-    tracking_uri,
-)
-from sweeps import render, summary
+from pipeline.tracking import store
+from pipeline.tracking.parents import ParentRun
+from pipeline.tracking.provenance import code_version, provenance
+from pipeline.tracking.runs import find_finished, run_artifact, set_tags
+from sweeps import render, settings, summary
 from sweeps import study as st
-from sweeps.space import SweepError
 
 REPORT_KEYS = {"report", "hydra"}
 ACTIVATION_PRESETS = {"sigmoid": "sigmoid", "tanh": "momentum", "relu": "relu"}
@@ -84,7 +77,8 @@ def _train_job(overrides: list[str], threads: int | None, parent_run_id: str | N
                 flush=True,
             )
 
-    result = train.run(cfg, [every_tenth], {"kind": "report-run"}, parent_run_id)
+    with cli.job():
+        result = train.run(cfg, [every_tenth], {"kind": "report-run"}, parent_run_id)
     return result.run_id
 
 
@@ -98,7 +92,12 @@ def run_jobs(
         return done, errors
     threads = 1 if workers > 1 else None
     start = time.monotonic()
-    with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
+    with ProcessPoolExecutor(
+        workers,
+        mp_context=get_context("spawn"),
+        initializer=cli.pool_worker,
+        initargs=(os.getpid(),),
+    ) as pool:
         pending: dict[Future, tuple[str, int]] = {
             pool.submit(_train_job, overrides, threads, parent_run_id): key
             for key, overrides in jobs.items()
@@ -122,8 +121,10 @@ def run_jobs(
                         f"{elapsed:.0f}s elapsed, ~{left:.0f}s left",
                         flush=True,
                     )
-        except KeyboardInterrupt:
+        except KeyboardInterrupt:  # Ctrl-C reached the workers too; SIGTERM only us
             pool.shutdown(wait=False, cancel_futures=True)
+            for process in list(pool._processes.values()):  # no public handle on them
+                process.terminate()  # each ends its run KILLED
             raise
     return done, errors
 
@@ -132,9 +133,7 @@ def collect(
     run_ids: dict[tuple[str, int], str], uri: str | None
 ) -> tuple[pd.DataFrame, dict[tuple[str, int], pd.DataFrame], dict[tuple[str, int], np.ndarray]]:
     """Metrics, per-epoch history and weights of every run, read back from MLflow."""
-    from mlflow import MlflowClient
-
-    client = MlflowClient(tracking_uri(uri))
+    client = store.client(uri)
     rows, histories, weights = [], {}, {}
     for (preset, seed), run_id in sorted(run_ids.items()):
         metrics = client.get_run(run_id).data.metrics
@@ -164,11 +163,11 @@ def collect(
 
 
 def sweep_tables(
-    study: optuna.Study, runs: pd.DataFrame, direction: str, presets: dict[str, TrainConfig]
+    studies: list, runs: pd.DataFrame, direction: str, presets: dict[str, TrainConfig]
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """All trials, and the sweep's best per activation and per regularizer beside the report's
     hand-picked settings and our reproduction of them."""
-    trials = summary.trials_table(study)
+    trials = summary.trials_table(studies)
     mean_acc = runs.groupby("preset")["test_accuracy"].mean()
 
     complete = trials["state"] == "COMPLETE" if not trials.empty else pd.Series(dtype=bool)
@@ -211,7 +210,7 @@ def sweep_tables(
 
 def run_sweep(
     cfg: DictConfig, base: list[str], workers: int, parent_run_id: str
-) -> tuple[optuna.Study, st.Settings]:
+) -> tuple[list, settings.Settings]:
     """The compact sweep, as a resumable study named after everything that defines it."""
 
     key = hashlib.sha256(" ".join([*base, code_version()]).encode()).hexdigest()[:8]
@@ -226,13 +225,11 @@ def run_sweep(
         ],
         config_name="sweeps",
     )
-    s = st.settings_from(raw, base)
-    st.check(s)
-    epochs = to_config(train.compose(base)).trainer.epochs
-    study, missing, existing = st.resume(s, epochs)
-    if missing > 0:
-        st.run_workers(s, missing, existing, parent_run_id, epochs)
-    return study, s
+    s = settings.settings_from(raw, base)
+    epochs = settings.check(s).trainer.epochs
+    studies = st.resume(s, epochs)
+    st.run_workers(s, parent_run_id, epochs)
+    return studies, s
 
 
 def build(cfg: DictConfig, base: list[str], parent: ParentRun, out: Path) -> list[str]:
@@ -339,9 +336,9 @@ def build(cfg: DictConfig, base: list[str], parent: ParentRun, out: Path) -> lis
 
     # 4. the compact sweep
     if cfg.report.sweep_trials > 0:
-        study, s = run_sweep(cfg, base, workers, parent.run_id)
+        studies, s = run_sweep(cfg, base, workers, parent.run_id)
         preset_cfgs = {p: c for (p, seed), c in configs.items() if seed == 0}
-        trials, by_act, by_reg = sweep_tables(study, runs, s.direction, preset_cfgs)
+        trials, by_act, by_reg = sweep_tables(studies, runs, s.direction, preset_cfgs)
         for name, frame in (
             ("sweep_trials", trials),
             ("sweep_best_activation", by_act),
@@ -421,52 +418,110 @@ def setup_section(
     )
 
 
+@dataclass
+class ReportSchema:
+    """``report.*`` (``conf/report.yaml``), typed: ``report.seeds=1.5`` is one line."""
+
+    seeds: int = 3
+    presets: list[str] = field(default_factory=list)
+    workers: int | None = None
+    force: bool = False
+    out: str = "reports"
+    sweep: str = "report"
+    sweep_trials: int = 24
+    sweep_pruner: str = "median"
+
+
+def report_settings(cfg: DictConfig) -> ReportSchema:
+    """Every ``report.*`` setting checked before anything runs or is deleted."""
+    try:
+        r: ReportSchema = OmegaConf.to_object(
+            OmegaConf.merge(OmegaConf.structured(ReportSchema), cfg.report)
+        )
+    except OmegaConfBaseException as err:
+        raise ConfigError(f"report.{err.full_key}: {str(err).splitlines()[0]}") from None
+    known = sorted(p.stem for p in (train.ROOT / "conf" / "experiment").glob("*.yaml"))
+    sweeps = sorted(p.stem for p in (train.ROOT / "conf" / "sweep").glob("*.yaml"))
+    checks = [
+        ("seeds", r.seeds, r.seeds >= 1, "an integer >= 1"),
+        ("presets", r.presets, bool(r.presets), f"a non-empty list of {known}"),
+        ("workers", r.workers, r.workers is None or r.workers >= 1, "null or an integer >= 1"),
+        ("sweep", r.sweep, r.sweep in sweeps, f"one of {sweeps}"),
+        ("sweep_trials", r.sweep_trials, r.sweep_trials >= 0, "an integer >= 0"),
+        (
+            "sweep_pruner",
+            r.sweep_pruner,
+            r.sweep_pruner in settings.PRUNERS,
+            f"one of {settings.PRUNERS}",
+        ),
+    ]
+    checks += [("presets", p, p in known, f"presets from {known}") for p in r.presets]
+    for key, value, ok, allowed in checks:
+        if not ok:
+            raise ConfigError(f"report.{key}={value!r} is invalid: expected {allowed}")
+    out = resolve_path(r.out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=out, prefix=".probe-"):
+            pass
+    except OSError as err:
+        reason = err.strerror or str(err)
+        raise ConfigError(f"report.out={r.out!r} is not a writable folder ({reason})") from None
+    return r
+
+
+def swap_in(staging: Path, out: Path) -> None:
+    """Replace the previous report's files by the new ones, which are complete: the report's
+    own files and figures only (other folders, such as bench/, stay)."""
+    for stale in out.iterdir():
+        if stale.is_file() and not stale.name.startswith("."):
+            stale.unlink()
+    shutil.rmtree(out / "figures", ignore_errors=True)
+    for item in staging.iterdir():
+        os.replace(item, out / item.name)
+    staging.rmdir()
+
+
 @hydra.main(version_base=None, config_path="../conf", config_name="report")
 def main(cfg: DictConfig) -> None:
     from hydra.core.hydra_config import HydraConfig
 
     start = time.monotonic()
-    base = train.training_overrides(HydraConfig.get().overrides.task, REPORT_KEYS)
-    try:
-        first = job_config(base, cfg.report.presets[0], 0)
-    except (ConfigError, DataError) as err:
-        sys.exit(f"error: {err}")
-    out = resolve_path(cfg.report.out)
-    out.mkdir(parents=True, exist_ok=True)
-    for stale in out.iterdir():  # the previous report's files; other folders (bench/) stay
-        if stale.is_file():
-            stale.unlink()
-    shutil.rmtree(out / "figures", ignore_errors=True)
-    parent = ParentRun(
-        first.tracking.uri,
-        first.tracking.experiment,
-        "report",
-        {
-            "kind": "report",
-            "report.overrides": " ".join(base),
-            "report.settings": str(asdict(first.trainer)),
-        },
-    )
-    try:
-        errors = build(cfg, base, parent, out)
-    except KeyboardInterrupt:
-        parent.end("KILLED")
-        sys.exit("interrupted: run the same command again to continue from the finished runs")
-    except (SweepError, ConfigError, DataError) as err:
-        parent.end("FAILED")
-        sys.exit(f"error: {err}")
-    except BaseException:
-        parent.end("FAILED")
-        raise
-    parent.end("FAILED" if errors else "FINISHED")
-    print(
-        f"report: {out / 'report.md'} and {out / 'report.html'} "
-        f"({time.monotonic() - start:.0f}s in all; MLflow run {parent.run_id})"
-    )
-    if errors:
-        sys.exit(
-            "error: some runs failed, the report shows what finished:\n  " + "\n  ".join(errors)
+
+    def body() -> None:
+        base = train.training_overrides(HydraConfig.get().overrides.task, REPORT_KEYS)
+        r = report_settings(cfg)
+        first = job_config(base, r.presets[0], 0)
+        out = resolve_path(r.out)
+        staging = Path(tempfile.mkdtemp(prefix=".report-", dir=out))
+        parent = ParentRun(
+            first.tracking.uri,
+            first.tracking.experiment,
+            "report",
+            {
+                "kind": "report",
+                "report.overrides": store.mask(" ".join(base)),
+                "report.settings": str(asdict(first.trainer)),
+            },
         )
+        try:
+            errors = build(cfg, base, parent, staging)
+            swap_in(staging, out)
+        except BaseException as err:
+            shutil.rmtree(staging, ignore_errors=True)
+            parent.end("KILLED" if isinstance(err, KeyboardInterrupt) else "FAILED")
+            raise
+        parent.end("FAILED" if errors else "FINISHED")
+        print(
+            f"report: {out / 'report.md'} and {out / 'report.html'} "
+            f"({time.monotonic() - start:.0f}s in all; MLflow run {parent.run_id})"
+        )
+        if errors:
+            raise cli.WorkFailed(
+                f"{len(errors)} run(s) failed, the report shows what finished: " + "; ".join(errors)
+            )
+
+    cli.command(body, "run the same command again to continue from the finished runs")
 
 
 if __name__ == "__main__":

@@ -1,110 +1,34 @@
-"""An Optuna study over the training config: storage, sampler, pruner, objective, workers.
+"""An Optuna study over the training config: budget, trials, workers.
 
 Optuna drives Hydra's compose API directly (the ``hydra-optuna-sweeper`` plugin pins Optuna 2
-and cannot prune). Each trial composes the training config with the command line's training
-overrides plus its sampled values, trains with an epoch hook that reports the validation metric
-and raises ``StopTraining`` when the pruner says so, and is recorded as a child MLflow run of
-the study's parent run. The study lives in persistent storage, so re-running the command
-resumes it and only runs the trials still missing.
+and cannot prune). A sweep is one study, or, when its space names ``groups``, one sub-study per
+group value, each with its own budget. Every trial composes the training config with the
+command line's training overrides plus its sampled values, trains with an epoch hook that
+reports the validation metric and prunes, and is a child MLflow run of the sweep's parent run.
+
+Trials are asked for under the study's lock (``storage.lock``) after counting what is done and
+running, so budgets are exact with any number of launchers; a study remembers the settings it
+was made with and refuses to be resumed with others.
 """
 
 from __future__ import annotations
 
 import multiprocessing
-from collections.abc import Sequence
-from dataclasses import dataclass
-from pathlib import Path
+import os
+import sys
+import warnings
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import optuna
-from optuna.trial import TrialState
+from optuna.trial import FrozenTrial, TrialState
 
-from pipeline import train
-from pipeline.config import ROOT, ConfigError, TrainConfig, to_config
-from pipeline.fit import Diverged, StopTraining
-from pipeline.tracking import set_tags, tracking_uri
-from sweeps import space
-
-OBJECTIVES = {"val_loss": "minimize", "val_accuracy": "maximize"}
-SAMPLERS = ("tpe", "random")
-PRUNERS = ("median", "hyperband", "threshold", "none")
-
-
-@dataclass(frozen=True)
-class Settings:
-    """Everything a worker process needs, as plain picklable values."""
-
-    sweep: str
-    params: dict[str, dict[str, Any]]
-    base_overrides: tuple[str, ...]  # the command line's training overrides
-    n_trials: int
-    workers: int
-    name: str
-    storage: str  # an Optuna storage URL, or "journal:<path>"
-    seed: int
-    sampler: str
-    pruner: str
-    objective: str
-    threshold: float
-
-    @property
-    def direction(self) -> str:
-        return OBJECTIVES[self.objective]
-
-
-def settings_from(cfg: Any, base_overrides: Sequence[str]) -> Settings:
-    """Read and check the sweep settings of a composed ``sweeps.yaml``."""
-    study = cfg.study
-    name = study.name or f"{cfg.sweep.name}-{cfg.data.name}"
-    checks = [
-        ("n_trials", cfg.n_trials, cfg.n_trials >= 1, "an integer >= 1"),
-        ("workers", cfg.workers, cfg.workers >= 1, "an integer >= 1"),
-        ("study.sampler", study.sampler, study.sampler in SAMPLERS, f"one of {SAMPLERS}"),
-        ("study.pruner", study.pruner, study.pruner in PRUNERS, f"one of {PRUNERS}"),
-        (
-            "study.objective",
-            study.objective,
-            study.objective in OBJECTIVES,
-            f"one of {tuple(OBJECTIVES)}",
-        ),
-    ]
-    for key, value, ok, allowed in checks:
-        if not ok:
-            raise space.SweepError(f"{key}={value!r} is invalid: expected {allowed}")
-    journal = journal_folder(cfg.tracking.uri) / f"{name}.journal"
-    return Settings(
-        sweep=cfg.sweep.name,
-        params={k: dict(v) for k, v in cfg.sweep.params.items()},
-        base_overrides=tuple(base_overrides),
-        n_trials=cfg.n_trials,
-        workers=cfg.workers,
-        name=name,
-        storage=study.storage or f"journal:{journal}",
-        seed=study.seed,
-        sampler=study.sampler,
-        pruner=study.pruner,
-        objective=study.objective,
-        threshold=study.threshold,
-    )
-
-
-def journal_folder(tracking: str | None) -> Path:
-    """Studies live beside the MLflow store they report to: ``<store>/optuna/``."""
-    uri = tracking_uri(tracking)
-    if uri.startswith("sqlite:///"):
-        return Path(uri.removeprefix("sqlite:///")).parent / "optuna"
-    return ROOT / "mlruns" / "optuna"
-
-
-def open_storage(url: str) -> str | optuna.storages.BaseStorage:
-    """``journal:<path>`` is a local journal file (safe for parallel processes); else a URL."""
-    if not url.startswith("journal:"):
-        return url
-    from optuna.storages.journal import JournalFileBackend
-
-    path = Path(url.removeprefix("journal:"))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return optuna.storages.JournalStorage(JournalFileBackend(str(path)))
+from pipeline import cli, train
+from pipeline.fit import Diverged, Pruned
+from pipeline.tracking.store import StoreError, mask
+from sweeps import space, storage
+from sweeps.settings import Part, Settings, compose_trial, differences, fingerprint
+from sweeps.space import SweepError
 
 
 def make_pruner(s: Settings, max_epochs: int) -> optuna.pruners.BasePruner:
@@ -118,16 +42,22 @@ def make_pruner(s: Settings, max_epochs: int) -> optuna.pruners.BasePruner:
     return optuna.pruners.NopPruner()
 
 
-def open_study(s: Settings, max_epochs: int, seed_offset: int = 0) -> optuna.Study:
+def open_study(
+    s: Settings,
+    part: Part,
+    max_epochs: int,
+    seed_offset: int = 0,
+    storage_obj: optuna.storages.BaseStorage | None = None,
+) -> optuna.Study:
     seed = s.seed + seed_offset  # each worker, and each resumption, draws its own samples
     sampler = (
-        optuna.samplers.TPESampler(seed=seed, n_startup_trials=6)
+        optuna.samplers.TPESampler(seed=seed, n_startup_trials=4)
         if s.sampler == "tpe"
         else optuna.samplers.RandomSampler(seed=seed)
     )
     return optuna.create_study(
-        study_name=s.name,
-        storage=open_storage(s.storage),
+        study_name=part.name,
+        storage=storage_obj or storage.open_storage(s.storage),
         sampler=sampler,
         pruner=make_pruner(s, max_epochs),
         direction=s.direction,
@@ -135,71 +65,94 @@ def open_study(s: Settings, max_epochs: int, seed_offset: int = 0) -> optuna.Stu
     )
 
 
-def resume(s: Settings, max_epochs: int) -> tuple[optuna.Study, int, int]:
-    """Open (or create) the study; return it, how many trials are still missing to reach
-    ``n_trials``, and how many it holds already (to seed the new ones apart)."""
-    study = open_study(s, max_epochs)
-    existing = study.get_trials(deepcopy=False)
-    missing = max(s.n_trials - sum(counted(t) for t in existing), 0)
-    print(
-        f"study {s.name} ({s.storage}): {s.n_trials - missing} of {s.n_trials} trials done, "
-        f"running {missing} with {s.workers} worker(s)",
-        flush=True,
+def resume(s: Settings, max_epochs: int) -> list[tuple[Part, optuna.Study]]:
+    """Open (or create) every part, refuse one made with other settings, fail its stale
+    trials, and print where each stands."""
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    opened = []
+    for part in s.parts():
+        study = open_study(s, part, max_epochs)
+        wanted = fingerprint(s, part)
+        with storage.lock(s.storage, study._storage, part.name):
+            known = study.user_attrs.get("settings")
+            if known is None:
+                study.set_user_attr("settings", wanted)
+                with warnings.catch_warnings():  # optuna-dashboard shows the objective's name
+                    warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                    study.set_metric_names([s.objective])
+            elif known != wanted:
+                diff = "; ".join(differences(known, wanted))
+                raise SweepError(
+                    f"study {part.name!r} was made with other settings ({diff}): run it with "
+                    "those, or start a new study with study.name=<new name>"
+                )
+            storage.fail_stale(study)
+        trials = study.get_trials(deepcopy=False)
+        print(f"{part.name}: {budget_line(trials, s)}", flush=True)
+        opened.append((part, study))
+    return opened
+
+
+def budget_line(trials: Sequence[FrozenTrial], s: Settings) -> str:
+    """Where a part stands, with counts that always add up."""
+    states = [t.state for t in trials]
+    done = sum(storage.counted(t) for t in trials)
+    failed = sum(t.state == TrialState.FAIL and storage.counted(t) for t in trials)
+    interrupted = states.count(TrialState.FAIL) - failed
+    goal = f"{s.n_trials} trials" + (f", or {s.min_complete} complete" if s.min_complete else "")
+    line = (
+        f"{done} done of {goal}: {states.count(TrialState.COMPLETE)} complete, "
+        f"{states.count(TrialState.PRUNED)} pruned, {failed} failed"
     )
-    return study, missing, len(existing)
+    if states.count(TrialState.RUNNING):
+        line += f", {states.count(TrialState.RUNNING)} running"
+    if interrupted:
+        line += f" ({interrupted} interrupted, run again)"
+    return line
 
 
-def counted(trial: optuna.trial.FrozenTrial) -> bool:
-    """A trial that ran to an outcome: complete, pruned, or failed for a recorded reason.
-
-    An interrupted trial (Ctrl-C, a killed worker) is not counted, so resuming runs it again.
-    """
-    if trial.state in (TrialState.COMPLETE, TrialState.PRUNED):
-        return True
-    return trial.state == TrialState.FAIL and "failed_reason" in trial.user_attrs
-
-
-def compose_trial(s: Settings, values: dict[str, Any]) -> TrainConfig:
-    cfg = to_config(train.compose([*s.base_overrides, *space.as_overrides(values)]))
-    cfg.trainer.progress = False  # one line per trial (see ``progress``), not one per epoch
-    if s.workers > 1 and cfg.trainer.threads is None:
-        cfg.trainer.threads = 1  # two single-thread runs beat one two-thread run (bench)
-    return cfg
+def wants_more(trials: Sequence[FrozenTrial], s: Settings) -> bool:
+    """Whether a part needs another trial, counting the running ones as if they will count."""
+    running = sum(t.state == TrialState.RUNNING for t in trials)
+    if sum(storage.counted(t) for t in trials) + running >= s.n_trials:
+        return False
+    complete = sum(t.state == TrialState.COMPLETE for t in trials)
+    return not s.min_complete or complete + running < s.min_complete
 
 
-def check(s: Settings) -> list[space.Param]:
-    """Refuse a bad space before any trial: types, bounds, and every key against the config."""
-    params = space.parse(s.sweep, s.params)
-    for p in params:
-        try:
-            compose_trial(s, {p.key: p.example()})
-        except ConfigError as err:
-            raise space.SweepError(f"sweep.params.{p.key}: {err}") from None
-        except Exception as err:  # Hydra's override errors: unknown key or group option
-            first = str(err).splitlines()[0]
-            raise space.SweepError(f"sweep.params.{p.key} is not a training key: {first}") from None
-    return params
+def trial_name(s: Settings, part: Part, number: int, values: dict[str, Any]) -> str:
+    """``lr_activation #3 relu lr=0.12``: short enough for the runs table."""
+    marks = [train.mark(k, v) for k, v in {**part.fixed, **values}.items()]
+    return " ".join([f"{s.sweep} #{number}", *marks])
 
 
 class Objective:
-    """One trial: compose, train with pruning, record in MLflow, return the best epoch's metric."""
+    """One trial: compose, train with pruning, record in MLflow; returns the best epoch's
+    metric, raises ``TrialPruned``, or returns None for a trial that failed for a reason."""
 
-    def __init__(self, s: Settings, parent_run_id: str | None) -> None:
-        self.s = s
-        self.params = space.parse(s.sweep, s.params)
+    def __init__(self, s: Settings, part: Part, parent_run_id: str | None) -> None:
+        self.s, self.part = s, part
+        self.sampled = s.space()[1]
         self.parent_run_id = parent_run_id
+        self.outbox: str | None = None
 
-    def __call__(self, trial: optuna.Trial) -> float:
+    def __call__(self, trial: optuna.Trial) -> float | None:
         s = self.s
-        cfg = compose_trial(s, space.sample(trial, self.params))
-        cfg.tracking.run_name = f"{s.name}-trial{trial.number}"
+        values = space.sample(trial, self.sampled, self.part.fixed)
+        cfg = compose_trial(s, {**self.part.fixed, **values})
+        cfg.tracking.run_name = trial_name(s, self.part, trial.number, values)
 
         def report(epoch: int, metrics: dict[str, float]) -> None:
             trial.report(metrics[s.objective], epoch)
             if trial.should_prune():
-                raise StopTraining(f"pruned at epoch {epoch}")
+                raise Pruned(f"pruned at epoch {epoch}")
 
-        tags = {"kind": "trial", "optuna.study": s.name, "optuna.trial": str(trial.number)}
+        tags = {
+            "kind": "trial",
+            "optuna.study": self.part.name,
+            "optuna.trial": str(trial.number),
+            **{f"group.{k}": str(v) for k, v in self.part.fixed.items()},
+        }
         try:
             result = train.run(
                 cfg,
@@ -210,8 +163,8 @@ class Objective:
             )
         except Diverged as err:  # a too-high learning rate: a result, not a crash
             trial.set_user_attr("failed_reason", str(err))
-            self._tag(trial, cfg, {"optuna.state": "FAIL"})
-            return float("nan")  # Optuna records the trial as FAIL and carries on
+            return None
+        self.outbox = result.outbox
         best = result.history[result.best_epoch - 1]
         for key, value in {
             "test_accuracy": result.test_accuracy,
@@ -221,82 +174,116 @@ class Objective:
             "val_accuracy": best["val_accuracy"],
             "val_loss": best["val_loss"],
             "train_seconds": result.seconds,
+            "learned": result.learned,
         }.items():
             trial.set_user_attr(key, value)
-        if result.stop_reason.startswith("pruned"):
-            pruned_at = str(len(result.history))
-            self._tag(trial, cfg, {"optuna.state": "PRUNED", "optuna.pruned_epoch": pruned_at})
+        if result.pruned:
             raise optuna.TrialPruned(result.stop_reason)
-        self._tag(trial, cfg, {"optuna.state": "COMPLETE"})
         return best[s.objective]
 
-    @staticmethod
-    def _tag(trial: optuna.Trial, cfg: TrainConfig, tags: dict[str, str]) -> None:
-        """The trial's outcome on its MLflow run (known only once the run has ended)."""
-        run_id = trial.user_attrs.get("mlflow_run_id")
-        if run_id:
-            set_tags(run_id, tags, cfg.tracking.uri)
+
+def next_trial(s: Settings, study: optuna.Study, part: Part) -> optuna.Trial | None:
+    """Count and ask under the study's lock: the budget holds across launchers."""
+    with storage.lock(s.storage, study._storage, part.name):
+        storage.fail_stale(study)
+        if not wants_more(study.get_trials(deepcopy=False), s):
+            return None
+        trial = study.ask()
+        storage.own(study, trial)
+        return trial
 
 
-def progress(study: optuna.Study, trial: optuna.trial.FrozenTrial, n_trials: int) -> str:
-    trials = study.get_trials(deepcopy=False)
-    states = [t.state for t in trials]
-    done = sum(counted(t) for t in trials)
+def run_trial(study: optuna.Study, trial: optuna.Trial, objective: Objective) -> FrozenTrial:
+    """Run one trial and tell the study its outcome; an interrupted one is failed without a
+    reason (so it runs again) before the interrupt goes on."""
     try:
-        best = f"{study.best_value:.4f}"
-    except ValueError:
-        best = "-"
-    value = f" {trial.value:.4f}" if trial.value is not None else ""
-    return (
-        f"trial {trial.number:3d} {trial.state.name:8s}{value}  |  {done}/{n_trials} done: "
-        f"{states.count(TrialState.COMPLETE)} complete, {states.count(TrialState.PRUNED)} pruned, "
-        f"{states.count(TrialState.FAIL)} failed  |  best {best}"
-    )
+        value = objective(trial)
+    except optuna.TrialPruned:
+        return study.tell(trial, state=TrialState.PRUNED)
+    except BaseException as err:
+        trial.set_user_attr("interrupted", f"{type(err).__name__}: {err}"[:500])
+        study.tell(trial, state=TrialState.FAIL)
+        raise
+    finally:
+        storage.disown(trial)
+    if value is None:
+        return study.tell(trial, state=TrialState.FAIL)
+    return study.tell(trial, value)
 
 
 def work(
-    s: Settings, n: int, seed_offset: int, worker: int, parent_run_id: str | None, max_epochs: int
+    s: Settings,
+    worker: int,
+    parent_run_id: str | None,
+    max_epochs: int,
+    say: Callable[[str], None] = print,
 ) -> None:
-    """Run ``n`` trials of the study in this process (a worker)."""
+    """Run trials of every part until each part's budget is spent (this process's share)."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = open_study(s, max_epochs, seed_offset + 1000 * worker)
-    study.optimize(
-        Objective(s, parent_run_id),
-        n_trials=n,
-        callbacks=[
-            lambda st, tr: print(f"[worker {worker}] {progress(st, tr, s.n_trials)}", flush=True)
-        ],
-    )
+    shared = storage.open_storage(s.storage)
+    for part in s.parts():
+        existing = len(open_study(s, part, max_epochs, 0, shared).get_trials(deepcopy=False))
+        study = open_study(s, part, max_epochs, existing + 1000 * worker, shared)
+        objective = Objective(s, part, parent_run_id)
+        while (trial := next_trial(s, study, part)) is not None:
+            frozen = run_trial(study, trial, objective)
+            value = f" {frozen.value:.4f}" if frozen.value is not None else ""
+            where = budget_line(study.get_trials(deepcopy=False), s)
+            say(
+                f"[worker {worker}] {part.label + ' ' if part.label else ''}#{frozen.number} "
+                f"{frozen.state.name}{value}  |  {where}  |  best {best_text(study)}"
+            )
+            if objective.outbox:
+                raise StoreError(train.outbox_message(objective.outbox))
 
 
-def run_workers(
-    s: Settings, missing: int, existing: int, parent_run_id: str | None, max_epochs: int
+def best_text(study: optuna.Study) -> str:
+    try:
+        return f"{study.best_value:.4f}"
+    except ValueError:
+        return "-"
+
+
+def _worker(
+    s: Settings, worker: int, parent_run_id: str | None, max_epochs: int, parent_pid: int
 ) -> None:
-    """Split the missing trials over ``s.workers`` processes (or run them here if one).
+    """A spawned worker: dies with its parent; an interrupt ends it quietly (the parent
+    speaks for the sweep), an error is one line."""
+    cli.die_with_parent(parent_pid)
+    try:
+        with cli.interrupts():
+            work(s, worker, parent_run_id, max_epochs, lambda line: print(line, flush=True))
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except cli.ONE_LINE_ERRORS as err:
+        sys.exit(f"error: [worker {worker}] {mask(str(err))}")
 
-    Seeds differ per worker and per resumption (``existing`` trials so far), or the workers
-    would draw the same samples.
-    """
-    shares = [missing // s.workers + (i < missing % s.workers) for i in range(s.workers)]
-    shares = [n for n in shares if n]
-    if len(shares) <= 1:
-        work(s, missing, existing, 0, parent_run_id, max_epochs)
+
+def run_workers(s: Settings, parent_run_id: str | None, max_epochs: int) -> None:
+    """Run the sweep here (one worker) or in ``s.workers`` spawned processes on the same
+    studies; the budget is shared through the storage, so the split needs no planning."""
+    if s.workers == 1:
+        work(s, 0, parent_run_id, max_epochs, lambda line: print(line, flush=True))
         return
     context = multiprocessing.get_context("spawn")  # fresh interpreters: no forked BLAS threads
     procs = [
-        context.Process(target=work, args=(s, n, existing, i, parent_run_id, max_epochs))
-        for i, n in enumerate(shares)
+        context.Process(target=_worker, args=(s, i, parent_run_id, max_epochs, os.getpid()))
+        for i in range(s.workers)
     ]
     for p in procs:
         p.start()
     try:
         for p in procs:
             p.join()
-    finally:
+    finally:  # an interrupt or error here: the workers end their trials, then we go on
         for p in procs:
             if p.is_alive():
                 p.terminate()
-                p.join()
-    failed = [p.exitcode for p in procs if p.exitcode]
-    if failed:
-        raise RuntimeError(f"{len(failed)} sweep worker(s) exited with codes {failed}")
+        for p in procs:
+            p.join(60)
+            if p.is_alive():
+                p.kill()
+    if any(p.exitcode == 130 for p in procs):
+        raise KeyboardInterrupt
+    if any(p.exitcode for p in procs):
+        raise SystemExit(1)  # each failed worker has said why in one line

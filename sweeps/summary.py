@@ -1,4 +1,9 @@
-"""A finished study as a pandas table (CSV, Markdown) and Optuna's matplotlib figures."""
+"""A sweep as a pandas table (CSV, Markdown) and Optuna's matplotlib figures.
+
+A grouped sweep lives in one study per group; ``combined`` puts their trials back into one
+in-memory study with the group values as parameters, so the history, the importances (does
+the activation matter more than the learning rate?) and the other figures see the whole sweep.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +17,10 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import optuna
 import pandas as pd
+from optuna.distributions import CategoricalDistribution
+from optuna.trial import create_trial
+
+from sweeps.settings import Part
 
 FIGURES = {
     "optimization_history": optuna.visualization.matplotlib.plot_optimization_history,
@@ -21,41 +30,82 @@ FIGURES = {
 }
 
 
-def trials_table(study: optuna.Study) -> pd.DataFrame:
-    """One row per trial: parameters, state, objective, validation and test metrics, duration."""
-    df = study.trials_dataframe(
-        attrs=("number", "state", "value", "params", "user_attrs", "duration")
-    )
-    if df.empty:
-        return df
-    df = df.rename(columns=lambda c: c.removeprefix("params_").removeprefix("user_attrs_"))
-    df["seconds"] = df.pop("duration").dt.total_seconds().round(2)
-    df = df.rename(columns={"value": "objective"})
-    return df
+def combined(studies: list[tuple[Part, optuna.Study]]) -> optuna.Study:
+    """One study holding every part's trials, the group values added as parameters."""
+    if len(studies) == 1:
+        return studies[0][1]
+    first = studies[0][1]
+    out = optuna.create_study(direction=first.direction, study_name=first.study_name)
+    out.set_metric_names(first.metric_names or ["objective"])
+    choices = {k: sorted({str(p.fixed[k]) for p, _ in studies}) for k in studies[0][0].fixed}
+    for part, study in studies:
+        for t in study.get_trials(deepcopy=False):
+            if t.state == optuna.trial.TrialState.RUNNING:
+                continue
+            fixed = {k: str(v) for k, v in part.fixed.items()}
+            out.add_trial(
+                create_trial(
+                    state=t.state,
+                    value=t.value if t.state == optuna.trial.TrialState.COMPLETE else None,
+                    params={**fixed, **t.params},
+                    distributions={
+                        **{k: CategoricalDistribution(choices[k]) for k in fixed},
+                        **t.distributions,
+                    },
+                    user_attrs={**t.user_attrs, "study": part.name, "number": t.number},
+                    intermediate_values=t.intermediate_values,
+                )
+            )
+    return out
+
+
+def trials_table(studies: list[tuple[Part, optuna.Study]]) -> pd.DataFrame:
+    """One row per trial: group, parameters, state, objective, validation and test metrics,
+    duration, and whether it learned anything."""
+    frames = []
+    for part, study in studies:
+        df = study.trials_dataframe(
+            attrs=("number", "state", "value", "params", "user_attrs", "duration")
+        )
+        if df.empty:
+            continue
+        df = df.rename(columns=lambda c: c.removeprefix("params_").removeprefix("user_attrs_"))
+        for key, value in part.fixed.items():
+            df.insert(1, key, str(value))
+        df["seconds"] = df.pop("duration").dt.total_seconds().round(2)
+        df = df.rename(columns={"value": "objective"})
+        if "objective" not in df:  # no trial has a value yet
+            df["objective"] = float("nan")
+        frames.append(df)
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
 def best_by(table: pd.DataFrame, column: str, direction: str) -> pd.DataFrame:
-    """The best complete trial for each value of ``column`` (e.g. each activation)."""
-    done = table[table["state"] == "COMPLETE"]
+    """The best complete trial for each value of ``column`` (e.g. each activation), among
+    those that learned: a chance-level trial is never a group's best."""
+    done = table[table["state"] == "COMPLETE"] if "state" in table else table
+    if "learned" in done:
+        done = done[done["learned"].astype(bool)]
     if done.empty or column not in done:
         return done
     order = done.sort_values("objective", ascending=direction == "minimize")
     return order.groupby(column, dropna=False).head(1).sort_values(column)
 
 
-def write(study: optuna.Study, folder: Path) -> tuple[pd.DataFrame, list[str]]:
+def write(studies: list[tuple[Part, optuna.Study]], folder: Path) -> tuple[pd.DataFrame, list[str]]:
     """Write ``trials.csv``, ``trials.md`` and the figures; return the table and what was skipped
     (a figure needs enough finished trials, e.g. importances need two complete ones)."""
     folder.mkdir(parents=True, exist_ok=True)
-    table = trials_table(study)
+    table = trials_table(studies)
     table.to_csv(folder / "trials.csv", index=False)
     (folder / "trials.md").write_text(table.to_markdown(index=False, floatfmt=".4g"))
+    whole = combined(studies)
     skipped = []
     for name, plot in FIGURES.items():
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # Optuna marks these plots experimental
-                ax = plot(study)
+                ax = plot(whole)
             fig = (ax.flat[0] if hasattr(ax, "flat") else ax).get_figure()
             fig.set_size_inches(9, 5)
             fig.savefig(folder / f"{name}.png", dpi=100, bbox_inches="tight")

@@ -73,7 +73,7 @@ def test_report_end_to_end_then_reuse(tmp_path: Path) -> None:
 
     second = report_ok(tmp_path)
     assert "12 of 12 runs reused, training 0" in second.stdout
-    assert "3 of 3 trials done, running 0 " in second.stdout
+    assert "3 done of 3 trials" in second.stdout and "[worker" not in second.stdout
     assert {r.info.run_id for r in training_runs(tmp_path)} == before
     assert pd.read_csv(folder / "comparison.csv").equals(table)
 
@@ -93,6 +93,6 @@ def test_a_failed_run_still_writes_the_report_and_exits_nonzero(tmp_path: Path) 
     assert "## Failed runs" in md and "2 Softmax regression" in md
     client = MlflowClient(f"sqlite:///{tmp_path}/store/mlflow.db")
     runs = client.search_runs([e.experiment_id for e in client.search_experiments()])
-    status = {r.info.run_name: r.info.status for r in runs}
-    assert status["relu-seed0"] == "FAILED" and status["softmax-seed0"] == "FINISHED"
+    status = {r.data.tags.get("preset", r.info.run_name): r.info.status for r in runs}
+    assert status["relu"] == "FAILED" and status["softmax"] == "FINISHED"
     assert status["report"] == "FAILED"

@@ -8,7 +8,6 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,8 +18,9 @@ from optuna.trial import TrialState
 
 from pipeline.config import ROOT
 from pipeline.train import compose
-from sweeps import space
+from sweeps import settings, space, storage
 from sweeps import study as st
+from tests.processes import signal_when
 from tests.test_ui import free_port
 
 SMALL = ["data.max_train=3000", "data.max_test=500", "trainer.epochs=4"]
@@ -47,8 +47,12 @@ def sweep(
 
 def load(tmp: Path, name: str = "lr_activation-mnist", storage: str | None = None) -> optuna.Study:
     return optuna.load_study(
-        study_name=name, storage=st.open_storage(storage or f"journal:{tmp}/study.journal")
+        study_name=name, storage=storage_of(storage or f"journal:{tmp}/study.journal")
     )
+
+
+def storage_of(url: str) -> optuna.storages.BaseStorage:
+    return storage.open_storage(url)
 
 
 def child_runs(tmp: Path) -> list:
@@ -61,7 +65,7 @@ def test_study_runs_n_trials_with_child_runs_and_summary(tmp_path: Path) -> None
     out = sweep(tmp_path, "n_trials=4")
     assert "best val_loss" in out.stdout
     study = load(tmp_path)
-    assert len(study.trials) == 4 and all(st.counted(t) for t in study.trials)
+    assert len(study.trials) == 4 and all(storage.counted(t) for t in study.trials)
     children = child_runs(tmp_path)
     assert len(children) == 4
     client = MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")
@@ -76,7 +80,7 @@ def test_study_runs_n_trials_with_child_runs_and_summary(tmp_path: Path) -> None
     assert {"trials.csv", "trials.md", "optimization_history.png"} <= artifacts
     # run again: nothing missing, nothing re-run
     again = sweep(tmp_path, "n_trials=4")
-    assert "4 of 4 trials done, running 0" in again.stdout
+    assert "4 done of 4 trials: " in again.stdout and "[worker" not in again.stdout
     assert len(load(tmp_path).trials) == 4
 
 
@@ -96,19 +100,27 @@ def test_resume_after_interruption_reaches_exactly_n(tmp_path: Path) -> None:
     proc = subprocess.Popen(
         cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
-    while "trial   1" not in proc.stdout.readline():  # two trials finished
+    while "#1 " not in proc.stdout.readline():  # two trials finished
         assert proc.poll() is None, proc.stderr.read()
-    time.sleep(0.5)  # inside the third trial
-    proc.send_signal(signal.SIGINT)
+
+    def inside_a_trial() -> bool:  # training, well before its last epoch
+        return any(
+            t.state == TrialState.RUNNING and 1 <= len(t.intermediate_values) < 29
+            for t in load(tmp_path).trials
+        )
+
+    signal_when(proc, inside_a_trial, signal.SIGINT)
     _, err = proc.communicate(timeout=120)
-    assert proc.returncode == 1 and "resume" in err
+    assert proc.returncode == 1 and err.strip().splitlines() == [
+        "interrupted: run the same command again to resume the study"
+    ]
     interrupted = load(tmp_path)
-    done = sum(st.counted(t) for t in interrupted.trials)
+    done = sum(storage.counted(t) for t in interrupted.trials)
     assert 2 <= done < 6
-    assert any(t.state == TrialState.FAIL and not st.counted(t) for t in interrupted.trials)
+    assert any(t.state == TrialState.FAIL and not storage.counted(t) for t in interrupted.trials)
     out = sweep(tmp_path, "n_trials=6", "trainer.epochs=30", "trainer.patience=30", "tracking=none")
-    assert f"{done} of 6 trials done, running {6 - done}" in out.stdout
-    assert sum(st.counted(t) for t in load(tmp_path).trials) == 6
+    assert f"{done} done of 6 trials" in out.stdout and "1 interrupted, run again" in out.stdout
+    assert sum(storage.counted(t) for t in load(tmp_path).trials) == 6
 
 
 def test_always_pruning_pruner_marks_trials_pruned(tmp_path: Path) -> None:
@@ -116,8 +128,12 @@ def test_always_pruning_pruner_marks_trials_pruned(tmp_path: Path) -> None:
     study = load(tmp_path)
     assert [t.state for t in study.trials] == [TrialState.PRUNED] * 3
     assert all(t.last_step == 1 for t in study.trials)  # pruned at the first report
-    tags = [r.data.tags for r in child_runs(tmp_path)]
-    assert [(t["optuna.state"], t["optuna.pruned_epoch"]) for t in tags] == [("PRUNED", "1")] * 3
+    # pruned runs are visibly not results: KILLED, named so, tagged, no test metrics
+    runs = child_runs(tmp_path)
+    assert {r.info.status for r in runs} == {"KILLED"}
+    assert all(r.info.run_name.endswith("(pruned at epoch 1)") for r in runs)
+    assert {r.data.tags["outcome"] for r in runs} == {"pruned"}
+    assert not [r for r in runs if "test_accuracy" in r.data.metrics]
 
 
 def test_two_workers_finish_exactly_n_distinct_trials(tmp_path: Path) -> None:
@@ -125,7 +141,7 @@ def test_two_workers_finish_exactly_n_distinct_trials(tmp_path: Path) -> None:
     assert "[worker 0]" in out.stdout and "[worker 1]" in out.stdout
     trials = load(tmp_path).trials
     assert sorted(t.number for t in trials) == [0, 1, 2, 3, 4]
-    assert all(st.counted(t) for t in trials)
+    assert all(storage.counted(t) for t in trials)
     assert len({tuple(sorted(t.params.items())) for t in trials}) == 5
 
 
@@ -144,7 +160,7 @@ def test_diverging_trial_fails_and_the_sweep_goes_on(tmp_path: Path) -> None:
         ],
         config_name="sweeps",
     )
-    s = st.settings_from(
+    s = settings.settings_from(
         raw,
         [
             "data.max_train=2000",
@@ -154,7 +170,7 @@ def test_diverging_trial_fails_and_the_sweep_goes_on(tmp_path: Path) -> None:
             "trainer.progress=false",
         ],
     )
-    s = st.Settings(
+    s = settings.Settings(
         **{
             **s.__dict__,
             "params": {
@@ -163,9 +179,9 @@ def test_diverging_trial_fails_and_the_sweep_goes_on(tmp_path: Path) -> None:
             },
         }
     )
-    st.run_workers(s, 4, 0, None, 3)
-    trials = optuna.load_study(study_name=s.name, storage=st.open_storage(s.storage)).trials
-    assert len(trials) == 4 and all(st.counted(t) for t in trials)
+    st.run_workers(s, None, 3)
+    trials = optuna.load_study(study_name=s.name, storage=storage_of(s.storage)).trials
+    assert len(trials) == 4 and all(storage.counted(t) for t in trials)
     for t in trials:
         diverges = t.params["optimizer.lr"] > 1
         assert (t.state == TrialState.FAIL) == diverges
@@ -189,10 +205,10 @@ def test_bad_sweep_settings_fail_before_any_trial(tmp_path: Path, override: str,
 @pytest.mark.parametrize(
     ("params", "message"),
     [
-        ({"optimizer.lr": {"type": "float", "low": 1.0, "high": 0.1}}, "low=1.0 > high=0.1"),
+        ({"optimizer.lr": {"type": "float", "low": 1.0, "high": 0.1}}, "low=1 > high=0.1"),
         (
             {"optimizer.lrate": {"type": "float", "low": 0.1, "high": 1}},
-            "sweep.params.optimizer.lrate is not a training key",
+            "sweep.params.optimizer.lrate=0.1 is not a training setting",
         ),
         (
             {"model.activation": {"type": "categorical", "choices": ["swish"]}},
@@ -208,9 +224,11 @@ def test_bad_sweep_settings_fail_before_any_trial(tmp_path: Path, override: str,
 )
 def test_bad_search_space_is_a_clear_error(params: dict, message: str) -> None:
     raw = compose(["tracking=none"], config_name="sweeps")
-    s = st.Settings(**{**st.settings_from(raw, ["tracking=none"]).__dict__, "params": params})
+    s = settings.Settings(
+        **{**settings.settings_from(raw, ["tracking=none"]).__dict__, "params": params}
+    )
     with pytest.raises(space.SweepError, match=message.replace("[", r"\[").replace("(", r"\(")):
-        st.check(s)
+        settings.check(s)
 
 
 def test_conditional_parameter_only_when_regularized() -> None:
@@ -228,7 +246,7 @@ def test_conditional_parameter_only_when_regularized() -> None:
         },
     )
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
-    drawn = [space.sample(study.ask(), params) for _ in range(20)]
+    drawn = [space.sample(study.ask(), params, {}) for _ in range(20)]
     assert {tuple(d) for d in drawn} == {("regularizer",), ("regularizer", "regularizer.lam")}
     assert all(("regularizer.lam" in d) == (d["regularizer"] == "l2") for d in drawn)
 
@@ -275,5 +293,5 @@ def test_two_workers_on_postgresql(tmp_path: Path, postgres: str) -> None:
     assert "[worker 1]" in out.stdout
     trials = load(tmp_path, storage=postgres).trials
     assert sorted(t.number for t in trials) == [0, 1, 2, 3]
-    assert all(st.counted(t) for t in trials)
+    assert all(storage.counted(t) for t in trials)
     assert len(child_runs(tmp_path)) == 4

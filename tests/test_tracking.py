@@ -14,7 +14,7 @@ from pipeline import train
 from pipeline.artifacts import load_model
 from pipeline.config import ROOT
 from pipeline.fit import evaluate
-from pipeline.tracking import run_artifact
+from pipeline.tracking.runs import run_artifact
 
 SMALL = ["data.max_train=2000", "data.max_test=500", "trainer.progress=false"]
 
@@ -29,12 +29,21 @@ def test_a_run_is_recorded_completely(make_config, store: str) -> None:
     result = train.run(cfg, tags={"hydra.overrides": "experiment=relu"})
     client = MlflowClient(store)
     run = client.get_run(result.run_id)
-    assert run.info.status == "FINISHED" and run.info.run_name == "relu-seed0"
+    # the name says what differs from the preset: a subset, three epochs
+    assert run.info.status == "FINISHED"
+    assert run.info.run_name == "relu train=2000 test=500 ep=3 seed0"
     params = run.data.params
     assert params["optimizer.lr"] == "0.1" and params["model.activation"] == "relu"
     assert params["model.hidden"] == "[128]"
+    # parameters are what a user would change: no bookkeeping, nothing that does not apply
+    assert not [k for k in params if k.startswith(("tracking.", "data.sha256", "data.files"))]
+    assert "regularizer.lam" not in params and "trainer.progress" not in params
     tags = run.data.tags
     assert tags["preset"] == "relu" and tags["hydra.overrides"] == "experiment=relu"
+    assert tags["outcome"] == "complete" and tags["learned"] == "true"
+    (dataset,) = run.inputs.dataset_inputs
+    assert dataset.dataset.name == "mnist" and dataset.dataset.digest == tags["data.digest"][:16]
+    assert '"train": 1600' in dataset.dataset.profile and '"test": 500' in dataset.dataset.profile
     assert tags["config_hash"] == cfg.training_hash() and len(tags["data.digest"]) == 64
     assert {"git.commit", "git.dirty", "code_version", "version.numpy"} <= tags.keys()
     for key in ("train_loss", "train_accuracy", "val_loss", "val_accuracy", "epoch_seconds"):

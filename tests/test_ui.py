@@ -81,7 +81,8 @@ def test_run_page_shows_name_metric_and_figure(make_config, store: str, server: 
     result = train.run(cfg)
     from mlflow import MlflowClient
 
-    experiment_id = MlflowClient(store).get_run(result.run_id).info.experiment_id
+    run = MlflowClient(store).get_run(result.run_id)
+    experiment_id, name = run.info.experiment_id, run.info.run_name
     page_url = f"{server}/#/experiments/{experiment_id}/runs/{result.run_id}"
     SCREENSHOTS.mkdir(exist_ok=True)
     with sync_playwright() as p:
@@ -98,7 +99,7 @@ def test_run_page_shows_name_metric_and_figure(make_config, store: str, server: 
         )
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         page.goto(page_url)
-        page.get_by_text("sigmoid-seed0").first.wait_for(timeout=60_000)
+        page.get_by_text(name).first.wait_for(timeout=60_000)
         page.get_by_text("test_accuracy", exact=True).first.wait_for(timeout=30_000)
         assert str(result.test_accuracy) in page.inner_text("body")
         page.screenshot(path=SCREENSHOTS / "mlflow-run-overview.png", full_page=True)

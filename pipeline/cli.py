@@ -1,0 +1,138 @@
+"""What every command shares: one-line errors, interrupts, unique output folders, masked
+secrets in Hydra's saved files, and worker processes that die with their parent.
+
+Every entry point (``pipeline.train``, ``pipeline.gradcheck``, ``sweeps``, ``sweeps.report``,
+``sweeps.forensics``) runs its body through ``command``: a bad setting or an unusable store is
+one line on stderr and exit status 1, never a traceback; Ctrl-C, SIGTERM and SIGHUP (a closed
+terminal) are one line too, after every open record has been ended KILLED.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import signal
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+from hydra.experimental.callback import Callback
+from omegaconf import OmegaConf
+
+from pipeline.config import ConfigError
+from pipeline.data import DataError
+from pipeline.fit import Diverged
+from pipeline.tracking.store import StoreError, mask
+
+
+class WorkFailed(RuntimeError):
+    """The command ran, but part of its work failed; the message says which (one line)."""
+
+
+ONE_LINE_ERRORS = (ConfigError, DataError, StoreError, Diverged, WorkFailed)
+SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+T = TypeVar("T")
+
+# hydra.run.dir ends in the pid: commands started in the same second get their own folders.
+# Cached like ${now:}, so a multirun's jobs (in other processes too) share the launcher's.
+OmegaConf.register_new_resolver("pid", os.getpid, use_cache=True, replace=True)
+
+
+@contextmanager
+def interrupts() -> Iterator[None]:
+    """Ctrl-C, SIGTERM and SIGHUP raise one KeyboardInterrupt in the main thread; repeats are
+    ignored while the command ends its records, so nothing is left RUNNING half-closed."""
+
+    def handler(signum: int, frame: Any) -> None:
+        for s in SIGNALS:
+            signal.signal(s, signal.SIG_IGN)
+        raise KeyboardInterrupt(signal.Signals(signum).name)
+
+    previous = {s: signal.signal(s, handler) for s in SIGNALS}
+    try:
+        yield
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
+
+
+def command(body: Callable[[], T], interrupted: str) -> T:
+    """Run a command's body: known errors become ``error: ...`` and an interrupt becomes
+    ``interrupted: <interrupted>``, each one line on stderr with exit status 1."""
+    try:
+        with interrupts():
+            return body()
+    except ONE_LINE_ERRORS as err:
+        sys.exit(f"error: {mask(str(err))}")
+    except KeyboardInterrupt:
+        sys.exit(f"interrupted: {interrupted}")
+
+
+PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent(parent_pid: int) -> None:
+    """Have the kernel send SIGTERM to this worker when its parent dies, however it dies
+    (Linux); the worker then ends its records as an interrupt would."""
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):  # not Linux: the parent's own cleanup must do
+        return
+    if os.getppid() != parent_pid:  # the parent died before we asked
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
+class MaskSecrets(Callback):
+    """Hydra callback: the config, overrides and Hydra settings it saves for each job (and for
+    a multirun) hold URLs with their password masked, like every other output."""
+
+    def on_job_start(self, config: Any, **kwargs: Any) -> None:
+        from hydra.core.hydra_config import HydraConfig
+        from hydra.types import RunMode
+
+        hydra = HydraConfig.get()
+        if hydra.output_subdir is not None:
+            self._mask_files(Path(hydra.runtime.output_dir) / hydra.output_subdir)
+        if hydra.mode == RunMode.MULTIRUN:  # multirun.yaml, written before the first job
+            self._mask_files(Path(hydra.sweep.dir))
+
+    @staticmethod
+    def _mask_files(folder: Path) -> None:
+        for path in folder.glob("*.yaml"):
+            text = path.read_text()
+            if mask(text) != text:
+                tmp = path.with_suffix(f".{os.getpid()}.tmp")
+                tmp.write_text(mask(text))
+                os.replace(tmp, path)
+
+
+_busy = False  # a pool worker is running a job (see ``pool_worker``)
+
+
+def pool_worker(parent_pid: int) -> None:
+    """Initializer of a process-pool worker: it dies with its parent; a signal interrupts the
+    job at hand (its run ends KILLED, once) and ends an idle worker without a word."""
+    die_with_parent(parent_pid)
+
+    def handler(signum: int, frame: Any) -> None:
+        for s in SIGNALS:
+            signal.signal(s, signal.SIG_IGN)
+        if _busy:
+            raise KeyboardInterrupt(signal.Signals(signum).name)
+        os._exit(130)
+
+    for s in SIGNALS:
+        signal.signal(s, handler)
+
+
+@contextmanager
+def job() -> Iterator[None]:
+    """A pool worker's job: signals interrupt it (see ``pool_worker``)."""
+    global _busy
+    _busy = True
+    try:
+        yield
+    finally:
+        _busy = False

@@ -1,0 +1,142 @@
+"""Whose record is RUNNING, whether that process still lives, and the heartbeat that says so.
+
+A run (MLflow) or a trial (Optuna) is RUNNING only while a process owns it. Its owners are
+written on it as ``host:pid:start`` (``host`` includes the boot id, ``start`` is the process's
+start time, so a recycled pid is never mistaken for the owner), and a heartbeat time is
+refreshed every ``HEARTBEAT_SECONDS``. A record is stale, and the next command that opens the
+store ends it, when none of its owners lives: on this machine that is known at once from
+``/proc``; for an owner on another machine, when its heartbeat is older than
+``STALE_SECONDS``. Records without owners (made by other tools) are left alone.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable
+from functools import cache
+
+HEARTBEAT_SECONDS = 60.0
+STALE_SECONDS = 600.0
+OWNERS_TAG = "pipeline.owners"
+HEARTBEAT_TAG = "pipeline.heartbeat"
+ENDED_TAG = "pipeline.ended_by"  # why a stale record was ended, and by which command
+
+
+@cache
+def this_host() -> str:
+    """Host name and boot id: after a reboot no old pid can pass for a live one."""
+    try:
+        with open("/proc/sys/kernel/random/boot_id") as f:
+            boot = f.read().strip()[:8]
+    except OSError:
+        boot = "noboot"
+    return f"{socket.gethostname()}/{boot}"
+
+
+def _start_time(pid: int) -> str | None:
+    """The process's start time (clock ticks since boot), or None if it is gone or a zombie."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()  # the name may contain spaces
+    except (OSError, IndexError):
+        return None
+    return None if fields[0] in "ZX" else fields[19]
+
+
+def me() -> str:
+    """This process as an owner: ``host:pid:start`` (computed afresh: forks have new pids)."""
+    pid = os.getpid()
+    return f"{this_host()}:{pid}:{_start_time(pid)}"
+
+
+def parse_owners(text: str | None) -> list[str]:
+    return [o for o in (text or "").split(",") if o]
+
+
+def alive(owner: str) -> bool | None:
+    """True or False for an owner on this machine; None when it is on another one."""
+    host, pid, start = owner.rsplit(":", 2)
+    if host != this_host():
+        return None
+    return pid.isdigit() and _start_time(int(pid)) == start
+
+
+def is_stale(owners: list[str], heartbeat: float | None, now: float | None = None) -> bool:
+    """No owner lives: every local one is gone, and remote ones (if any) stopped beating.
+
+    Without owners, or with remote owners and no heartbeat to judge by, a record is not stale:
+    we cannot know, so we leave it to whoever made it.
+    """
+    if not owners:
+        return False
+    states = [alive(o) for o in owners]
+    if any(s is True for s in states):
+        return False
+    if all(s is False for s in states):
+        return True
+    if heartbeat is None:
+        return False
+    return (now or time.time()) - heartbeat > STALE_SECONDS
+
+
+class Heartbeat:
+    """One daemon thread per process calling every registered beat each ``HEARTBEAT_SECONDS``.
+
+    A beat that fails (a store that is down) is skipped: its record will be judged by its
+    owner's pid on this machine, or end stale elsewhere, which is the truth either way.
+    """
+
+    def __init__(self) -> None:
+        self._beats: dict[str, Callable[[], None]] = {}
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    def add(self, key: str, beat: Callable[[], None]) -> None:
+        with self._lock:
+            self._beats[key] = beat
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="heartbeat", daemon=True)
+                self._thread.start()
+
+    def remove(self, key: str) -> None:
+        with self._lock:
+            self._beats.pop(key, None)
+
+    def _run(self) -> None:
+        while True:
+            time.sleep(HEARTBEAT_SECONDS)
+            with self._lock:
+                beats = list(self._beats.values())
+            for beat in beats:
+                try:
+                    beat()
+                except Exception:  # see the class docstring
+                    continue
+
+
+HEARTBEAT = Heartbeat()
+
+
+def ended_note(owners: list[str]) -> str:
+    """The tag a stale record gets: whose process vanished, and who noticed when."""
+    gone = ", ".join(f"pid {o.rsplit(':', 2)[1]} on {o.rsplit(':', 2)[0]}" for o in owners)
+    noticed = time.strftime("%Y-%m-%d %H:%M:%S")
+    return f"its process ({gone}) ended without closing it; ended by pid {os.getpid()} at {noticed}"
+
+
+def end_stale_runs(client: object, experiment_id: str) -> int:
+    """End every RUNNING run of the experiment that no live process owns, as KILLED."""
+    ended = 0
+    for run in client.search_runs([experiment_id], "attributes.status = 'RUNNING'"):
+        tags = run.data.tags
+        owners = parse_owners(tags.get(OWNERS_TAG))
+        beat = tags.get(HEARTBEAT_TAG)
+        if is_stale(owners, float(beat) if beat else None):
+            client.set_tag(run.info.run_id, ENDED_TAG, ended_note(owners))
+            end_time = int(float(beat) * 1000) if beat else None  # its last sign of life
+            client.set_terminated(run.info.run_id, "KILLED", end_time)
+            ended += 1
+    return ended

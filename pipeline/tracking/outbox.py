@@ -1,0 +1,111 @@
+"""A run's record kept on disk when its store goes away mid-run, and the upload for later.
+
+    python -m pipeline.tracking.outbox [FOLDER ...] [--uri URI]   # or: make upload
+
+Training never waits on a store that has gone: the tracker switches to an ``Outbox`` in
+``<store folder>/outbox/<run id>/`` (``record.json`` with the metrics, tags and final status
+not yet sent, and ``artifacts/``), finishes, and the command exits non-zero saying where the
+record is. Uploading sends it to the same run and ends it; the folder is removed only once
+everything is in the store, so an interrupted upload can simply be run again.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+from pipeline.tracking import store
+
+
+class Outbox:
+    def __init__(self, run_id: str, uri: str | None) -> None:
+        self.folder = store.local_folder(uri) / "outbox" / run_id
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.record: dict[str, Any] = {
+            "run_id": run_id,
+            "uri": store.mask(store.tracking_uri(uri)),  # the password stays out of the file
+            "metrics": [],
+            "tags": {},
+            "status": None,
+            "end_time": None,
+        }
+        self._save()
+
+    def _save(self) -> None:
+        tmp = self.folder / "record.json.tmp"
+        tmp.write_text(json.dumps(self.record))
+        os.replace(tmp, self.folder / "record.json")  # never a half-written record
+
+    def metrics(self, metrics: list[Any]) -> None:
+        self.record["metrics"] += [[m.key, m.value, m.timestamp, m.step] for m in metrics]
+        self._save()
+
+    def tags(self, tags: dict[str, str]) -> None:
+        self.record["tags"].update(tags)
+        self._save()
+
+    def artifacts(self, folder: str | Path, artifact_path: str | None = None) -> None:
+        target = self.folder / "artifacts" / (artifact_path or "")
+        shutil.copytree(folder, target, dirs_exist_ok=True)
+
+    def end(self, status: str, end_time: int) -> None:
+        self.record.update(status=status, end_time=end_time)
+        self._save()
+
+
+def upload(folder: Path, uri: str | None = None) -> str:
+    """Send one kept record to its run and end the run; return the run id."""
+    from mlflow.entities import Metric, RunTag
+
+    record = json.loads((folder / "record.json").read_text())
+    target = uri or os.environ.get("MLFLOW_TRACKING_URI") or record["uri"]
+    if "***" in target:
+        raise store.StoreError(
+            f"{folder}: the store's password is not kept on disk; pass --uri or set "
+            "MLFLOW_TRACKING_URI"
+        )
+    client = store.client(target)
+    run_id = record["run_id"]
+    metrics = [Metric(*m) for m in record["metrics"]]
+    for i in range(0, len(metrics), 1000):
+        client.log_batch(run_id, metrics=metrics[i : i + 1000])
+    if record["tags"]:
+        client.log_batch(run_id, tags=[RunTag(k, v) for k, v in record["tags"].items()])
+    if (folder / "artifacts").is_dir():
+        client.log_artifacts(run_id, str(folder / "artifacts"))
+    if record["status"]:
+        client.set_terminated(run_id, record["status"], record["end_time"])
+    shutil.rmtree(folder)
+    return run_id
+
+
+def pending(uri: str | None = None) -> list[Path]:
+    box = store.local_folder(uri) / "outbox"
+    return sorted(p for p in box.iterdir() if (p / "record.json").is_file()) if box.is_dir() else []
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("folders", nargs="*", type=Path, help="default: every kept record")
+    parser.add_argument("--uri", help="the store to send to (default: the record's own)")
+    args = parser.parse_args(argv)
+    folders = args.folders or pending(args.uri)
+    if not folders:
+        print("nothing to upload")
+        return 0
+    for folder in folders:
+        try:
+            print(f"uploaded {folder} to run {upload(folder, args.uri)}")
+        except (store.StoreError, OSError, ValueError) as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

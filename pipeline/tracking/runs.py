@@ -1,0 +1,289 @@
+"""MLflow runs: one per training (``Tracker``), parents for groups (``ParentRun``), lookups.
+
+``Tracker`` is an epoch hook and a context manager around one run: parameters, provenance
+tags, per-epoch metrics (batched, so tracking costs nothing measurable), final metrics and
+artifacts. It always ends its run: FINISHED, FAILED (the error as a tag) or KILLED (an
+interrupt, or a pruner). If the store goes away mid-run, training goes on and the rest of the
+record is kept in an ``Outbox`` to upload later.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pipeline.config import TrainConfig, resolve_path
+from pipeline.tracking import lifecycle, store
+from pipeline.tracking.outbox import Outbox
+from pipeline.tracking.provenance import provenance
+
+if TYPE_CHECKING:
+    from pipeline.data import Dataset
+    from pipeline.fit import Result
+
+PARENT_RUN_ENV = "PIPELINE_PARENT_RUN_ID"  # children of a multirun, a sweep or a report
+FLUSH_SECONDS = 5.0  # metrics reach the store in batches at most this often
+
+
+def end_status(exc: BaseException | None) -> str:
+    if exc is None:
+        return "FINISHED"
+    return "KILLED" if isinstance(exc, KeyboardInterrupt | SystemExit) else "FAILED"
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def owner_tags() -> dict[str, str]:
+    """This process as the owner of a new run, and its first heartbeat."""
+    return {lifecycle.OWNERS_TAG: lifecycle.me(), lifecycle.HEARTBEAT_TAG: f"{time.time():.0f}"}
+
+
+def beat(client: Any, run_id: str) -> Callable[[], None]:
+    return lambda: client.set_tag(run_id, lifecycle.HEARTBEAT_TAG, f"{time.time():.0f}")
+
+
+def _store_errors() -> tuple[type[BaseException], ...]:
+    """What a store that has gone away raises (connection, HTTP, database errors)."""
+    import requests
+    import sqlalchemy.exc
+    from mlflow.exceptions import MlflowException
+
+    return (MlflowException, requests.RequestException, sqlalchemy.exc.SQLAlchemyError, OSError)
+
+
+class Tracker:
+    """One MLflow run around one training; call it as the ``on_epoch_end`` hook."""
+
+    def __init__(
+        self,
+        cfg: TrainConfig,
+        name: str,
+        params: dict[str, str],
+        tags: dict[str, str],
+        parent_run_id: str | None = None,
+    ) -> None:
+        self.cfg = cfg
+        self.name = name
+        self.params = params
+        self.tags = {**provenance(), **tags}
+        parent_run_id = parent_run_id or os.environ.get(PARENT_RUN_ENV)
+        if parent_run_id:
+            self.tags["mlflow.parentRunId"] = parent_run_id
+        self.run_id = ""
+        self.outbox: Outbox | None = None
+        self._ending: tuple[str, str] | None = None  # (status, new name) when not plain FINISHED
+        self._pending: list[Any] = []
+        self._last_flush = time.monotonic()
+
+    def __enter__(self) -> Tracker:
+        from mlflow.entities import Param
+
+        self.client, experiment_id = store.open_experiment(
+            self.cfg.tracking.uri, self.cfg.tracking.experiment
+        )
+        tags = {**self.tags, **owner_tags()}
+        try:
+            run = self.client.create_run(experiment_id, run_name=self.name, tags=tags)
+        except _store_errors() as err:
+            raise store.StoreError(f"cannot create a run: {str(err).splitlines()[0]}") from None
+        self.run_id = run.info.run_id
+        lifecycle.HEARTBEAT.add(self.run_id, beat(self.client, self.run_id))
+        try:
+            params = [Param(k, v) for k, v in self.params.items()]
+            for i in range(0, len(params), 100):  # MLflow takes at most 100 params per batch
+                self.client.log_batch(self.run_id, params=params[i : i + 100])
+        except BaseException as exc:  # never leave the new run RUNNING
+            self.__exit__(type(exc), exc, None)
+            raise
+        return self
+
+    def log_dataset(self, data: Dataset) -> None:
+        """The data set in the run's Dataset field: name, digest, source and split sizes."""
+        from mlflow.entities import Dataset as MlflowDataset
+        from mlflow.entities import DatasetInput, InputTag
+
+        source = json.dumps({"uri": resolve_path(self.cfg.data.dir).as_uri()})
+        sizes = {"train": len(data.train), "validation": len(data.val), "test": len(data.test)}
+        profile = json.dumps(sizes)
+        dataset = MlflowDataset(data.name, data.digest[:16], "local", source, None, profile)
+        inputs = [DatasetInput(dataset, [InputTag("mlflow.data.context", "training")])]
+        self._send(lambda: self.client.log_inputs(self.run_id, inputs), lambda box: None)
+
+    def _send(self, call: Callable[[], Any], keep: Callable[[Outbox], None]) -> None:
+        """Send to the store; once that has failed, keep everything in the outbox instead."""
+        if self.outbox is None:
+            try:
+                call()
+                return
+            except _store_errors() as err:
+                self.outbox = Outbox(self.run_id, self.cfg.tracking.uri)
+                print(
+                    f"tracking store unreachable ({store.mask(str(err).splitlines()[0])[:200]}): "
+                    f"training goes on, the run's record is kept in {self.outbox.folder}",
+                    file=sys.stderr,
+                    flush=True,
+                )
+        keep(self.outbox)
+
+    def __call__(self, epoch: int, metrics: dict[str, float]) -> None:
+        from mlflow.entities import Metric
+
+        now = _now_ms()
+        self._pending += [Metric(k, float(v), now, epoch) for k, v in metrics.items()]
+        if time.monotonic() - self._last_flush > FLUSH_SECONDS:
+            self.flush()
+
+    def flush(self) -> None:
+        batch, self._pending = self._pending, []
+        self._last_flush = time.monotonic()
+        if not batch:
+            return
+
+        def send() -> None:
+            for i in range(0, len(batch), 1000):  # and at most 1000 metrics
+                self.client.log_batch(self.run_id, metrics=batch[i : i + 1000])
+
+        self._send(send, lambda box: box.metrics(batch))
+
+    def log_metrics(self, metrics: dict[str, float], step: int = 0) -> None:
+        from mlflow.entities import Metric
+
+        now = _now_ms()
+        self._pending += [Metric(k, float(v), now, step) for k, v in metrics.items()]
+        self.flush()
+
+    def set_tags(self, tags: dict[str, str]) -> None:
+        from mlflow.entities import RunTag
+
+        batch = [RunTag(k, v) for k, v in tags.items()]
+        self._send(lambda: self.client.log_batch(self.run_id, tags=batch), lambda b: b.tags(tags))
+
+    def log_artifacts(self, folder: Path, artifact_path: str | None = None) -> None:
+        self._send(
+            lambda: self.client.log_artifacts(self.run_id, str(folder), artifact_path),
+            lambda box: box.artifacts(folder, artifact_path),
+        )
+
+    def log_result(self, result: Result, data: Dataset) -> None:
+        """Final metrics and tags, and the artifacts (config, curves, confusion matrix,
+        weights). A pruned run is a partial curve, not a result: it ends KILLED, with no test
+        metrics and no artifacts; a run that never learned says so in its name."""
+        from pipeline import artifacts
+
+        best = result.history[result.best_epoch - 1]
+        metrics = {
+            "best_epoch": result.best_epoch,
+            "stopped_epoch": result.stopped_epoch,
+            "best_val_loss": best["val_loss"],
+            "best_val_accuracy": best["val_accuracy"],
+            "train_seconds": result.seconds,
+        }
+        if not result.pruned:
+            metrics |= {"test_loss": result.test_loss, "test_accuracy": result.test_accuracy}
+        self.log_metrics(metrics, step=result.stopped_epoch)
+        outcome = "pruned" if result.pruned else "complete" if result.learned else "never learned"
+        self.set_tags(
+            {
+                "stop_reason": result.stop_reason,
+                "learned": str(result.learned).lower(),
+                "outcome": outcome,
+            }
+        )
+        if result.pruned:
+            self._ending = ("KILLED", f"{self.name} (pruned at epoch {result.stopped_epoch})")
+            return
+        if not result.learned:
+            self._ending = ("FINISHED", f"{self.name} (never learned)")
+        with tempfile.TemporaryDirectory() as tmp:
+            artifacts.write_run(Path(tmp), self.cfg, result, data)
+            self.log_artifacts(Path(tmp))
+
+    def __exit__(self, exc_type: type | None, exc: BaseException | None, tb: Any) -> None:
+        status, name = self._ending if exc is None and self._ending else (end_status(exc), None)
+        try:
+            if status == "FAILED":
+                self.set_tags({"error": f"{type(exc).__name__}: {exc}"[:5000]})
+            self.flush()  # the epochs before a failure or a kill are worth keeping
+        finally:
+            lifecycle.HEARTBEAT.remove(self.run_id)
+            if name:
+                self._send(lambda: self.client.update_run(self.run_id, name=name), lambda b: None)
+            end = _now_ms()
+            self._send(
+                lambda: self.client.set_terminated(self.run_id, status, end),
+                lambda box: box.end(status, end),
+            )
+
+
+def log_tables(
+    cfg: TrainConfig,
+    name: str,
+    tables: dict[str, list[dict]],
+    metrics: dict[str, float],
+    tags: dict[str, str],
+) -> str:
+    """A run holding result tables (CSV artifacts) and summary metrics, e.g. the gradient check."""
+    import csv
+
+    from mlflow.entities import Metric
+
+    client, experiment_id = store.open_experiment(cfg.tracking.uri, cfg.tracking.experiment)
+    tags = {"kind": name, **provenance(), **owner_tags(), **tags}
+    parent_run_id = os.environ.get(PARENT_RUN_ENV)
+    if parent_run_id:
+        tags["mlflow.parentRunId"] = parent_run_id
+    run_id = client.create_run(experiment_id, run_name=name, tags=tags).info.run_id
+    try:
+        now = _now_ms()
+        client.log_batch(run_id, metrics=[Metric(k, float(v), now, 0) for k, v in metrics.items()])
+        with tempfile.TemporaryDirectory() as tmp:
+            for table, rows in tables.items():
+                with open(Path(tmp) / f"{table}.csv", "w", newline="") as f:
+                    writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+                    writer.writeheader()
+                    writer.writerows(rows)
+            client.log_artifacts(run_id, tmp)
+    except BaseException as exc:
+        client.set_terminated(run_id, end_status(exc))
+        raise
+    client.set_terminated(run_id, "FINISHED")
+    return run_id
+
+
+def find_finished(uri: str | None, experiment: str, tags: dict[str, str]) -> str | None:
+    """The newest FINISHED run carrying all these tags (config hash, data digest, code), if any.
+
+    Only FINISHED: a FAILED or KILLED run is never reused, whatever it holds.
+    """
+    client, experiment_id = store.open_experiment(uri, experiment)
+    terms = [f"tags.`{k}` = '{v}'" for k, v in tags.items()]
+    runs = client.search_runs(
+        [experiment_id],
+        " and ".join([*terms, "attributes.status = 'FINISHED'"]),
+        max_results=1,
+        order_by=["attributes.start_time DESC"],
+    )
+    return runs[0].info.run_id if runs else None
+
+
+def set_tags(run_id: str, tags: dict[str, str], uri: str | None = None) -> None:
+    from mlflow.entities import RunTag
+
+    store.client(uri).log_batch(run_id, tags=[RunTag(k, v) for k, v in tags.items()])
+
+
+def run_artifact(run_id: str, path: str, uri: str | None = None) -> Path:
+    """Download one artifact of a run (``model.npz``, ``config.yaml``) to a local path."""
+    from mlflow.artifacts import download_artifacts
+
+    return Path(
+        download_artifacts(run_id=run_id, artifact_path=path, tracking_uri=store.tracking_uri(uri))
+    )

@@ -1,0 +1,215 @@
+"""A sweep's settings: typed, checked before any trial, and the fingerprint a study keeps.
+
+Every value a search space can produce is composed into a training config before the first
+trial, so a bad choice or range fails at once with one line naming it; a study remembers the
+settings it was made with (``fingerprint``) and ``study.resume`` refuses to mix others in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from hydra.errors import HydraException
+from omegaconf import OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from pipeline import train
+from pipeline.config import ConfigError, TrainConfig, to_config
+from pipeline.tracking.provenance import code_version
+from sweeps import space, storage
+from sweeps.space import SweepError
+
+OBJECTIVES = {"val_loss": "minimize", "val_accuracy": "maximize"}
+SAMPLERS = ("tpe", "random")
+PRUNERS = ("median", "hyperband", "threshold", "none")
+
+
+@dataclass
+class StudySchema:
+    name: str | None = None
+    storage: str | None = None
+    seed: int = 0
+    sampler: str = "tpe"
+    pruner: str = "median"
+    objective: str = "val_loss"
+    threshold: float = 0.0
+
+
+@dataclass
+class SweepSchema:
+    """The sweep's own settings (``conf/sweeps.yaml``), typed: ``n_trials=abc`` is one line."""
+
+    n_trials: int = 20
+    min_complete: int = 0
+    workers: int = 1
+    study: StudySchema = field(default_factory=StudySchema)
+
+
+@dataclass(frozen=True)
+class Part:
+    """One study in the storage: the whole sweep, or one group's sub-study."""
+
+    name: str
+    fixed: dict[str, Any]  # the group's values (empty without groups)
+
+    @property
+    def label(self) -> str:
+        return " ".join(str(v) for v in self.fixed.values())
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a worker process needs, as plain picklable values."""
+
+    sweep: str
+    params: dict[str, dict[str, Any]]
+    groups: tuple[str, ...]
+    base_overrides: tuple[str, ...]  # the command line's training overrides
+    n_trials: int  # per part
+    min_complete: int  # per part: stop once this many are complete (0: run n_trials)
+    workers: int
+    name: str
+    storage: str  # an Optuna storage URL, or "journal:<path>"
+    seed: int
+    sampler: str
+    pruner: str
+    objective: str
+    threshold: float
+
+    @property
+    def direction(self) -> str:
+        return OBJECTIVES[self.objective]
+
+    def space(self) -> tuple[list[space.Param], list[space.Param]]:
+        """All params, and those sampled inside a part (the groups' are fixed per part)."""
+        params = space.parse(self.sweep, self.params)
+        return params, space.split_groups(params, self.groups)
+
+    def parts(self) -> list[Part]:
+        params, _ = self.space()
+        values = space.group_values(params, self.groups)
+        if not self.groups:
+            return [Part(self.name, {})]
+        return [
+            Part(f"{self.name}:" + ",".join(f"{k}={v}" for k, v in fixed.items()), fixed)
+            for fixed in values
+        ]
+
+
+def settings_from(cfg: Any, base_overrides: Sequence[str]) -> Settings:
+    """Read and check the sweep settings of a composed ``sweeps.yaml``."""
+    try:
+        own = {k: cfg.get(k) for k in ("n_trials", "min_complete", "workers", "study")}
+        typed: SweepSchema = OmegaConf.to_object(
+            OmegaConf.merge(OmegaConf.structured(SweepSchema), own)
+        )
+    except OmegaConfBaseException as err:
+        raise SweepError(f"{err.full_key}: {str(err).splitlines()[0]}") from None
+    study = typed.study
+    checks = [
+        ("n_trials", typed.n_trials, typed.n_trials >= 1, "an integer >= 1"),
+        ("min_complete", typed.min_complete, typed.min_complete >= 0, "an integer >= 0"),
+        ("workers", typed.workers, typed.workers >= 1, "an integer >= 1"),
+        ("study.seed", study.seed, study.seed >= 0, "an integer >= 0"),
+        ("study.sampler", study.sampler, study.sampler in SAMPLERS, f"one of {SAMPLERS}"),
+        ("study.pruner", study.pruner, study.pruner in PRUNERS, f"one of {PRUNERS}"),
+        ("study.objective", study.objective, study.objective in OBJECTIVES, str(OBJECTIVES)),
+    ]
+    for key, value, ok, allowed in checks:
+        if not ok:
+            raise SweepError(f"{key}={value!r} is invalid: expected {allowed}")
+    sweep = cfg.get("sweep") or {}
+    name = study.name or f"{sweep.get('name')}-{cfg.data.name}"
+    if not name.strip() or any(c in name for c in ":/"):
+        raise SweepError(f"study.name={name!r} is invalid: a non-empty name without ':' or '/'")
+    params = sweep.get("params")
+    return Settings(
+        sweep=str(sweep.get("name")),
+        params={k: OmegaConf.to_container(v) for k, v in params.items()} if params else {},
+        groups=tuple(sweep.get("groups") or ()),
+        base_overrides=tuple(base_overrides),
+        n_trials=typed.n_trials,
+        min_complete=typed.min_complete,
+        workers=typed.workers,
+        name=name,
+        storage=storage.check(study.storage or storage.default(cfg.tracking.uri)),
+        seed=study.seed,
+        sampler=study.sampler,
+        pruner=study.pruner,
+        objective=study.objective,
+        threshold=study.threshold,
+    )
+
+
+def compose_trial(s: Settings, values: dict[str, Any]) -> TrainConfig:
+    cfg = to_config(train.compose([*s.base_overrides, *space.as_overrides(values)]))
+    cfg.trainer.progress = False  # one line per trial (see ``progress``), not one per epoch
+    if s.workers > 1 and cfg.trainer.threads is None:
+        cfg.trainer.threads = 1  # two single-thread runs beat one two-thread run (bench)
+    return cfg
+
+
+def _compose_or_blame(s: Settings, values: dict[str, Any], blame: str) -> TrainConfig:
+    try:
+        return compose_trial(s, values)
+    except ConfigError as err:
+        raise SweepError(f"{blame} gives {err}") from None
+    except Exception as err:  # Hydra's override errors: unknown key or group option
+        first = str(err).splitlines()[0]
+        raise SweepError(f"{blame} is not a training setting: {first}") from None
+
+
+def check(s: Settings) -> TrainConfig:
+    """Refuse bad settings before any trial: the base config on its own (so its errors name
+    its own keys), then every value each param can take, then every combination of extremes
+    the space can produce. Returns the base training config."""
+    try:
+        base = to_config(train.compose(s.base_overrides))
+    except HydraException as err:
+        raise ConfigError(str(err).splitlines()[0]) from None
+    params, sampled = s.space()
+    first = next(space.corners(params, {}))
+    for p in params:
+        for value in p.extremes():
+            if all(first.get(k) in allowed for k, allowed in p.when.items()):
+                _compose_or_blame(s, {**first, p.key: value}, f"sweep.params.{p.key}={value}")
+    for part in s.parts():
+        for combo in space.corners(sampled, part.fixed):
+            overrides = " ".join(space.as_overrides(combo))
+            _compose_or_blame(s, combo, f"sweep.params: the combination {overrides}")
+    return base
+
+
+def fingerprint(s: Settings, part: Part) -> dict[str, Any]:
+    """What a study's trials mean: the fixed training settings, the space, the objective, the
+    pruner and the core's code. Resuming with any of these changed would mix two studies."""
+    _, sampled = s.space()
+    fixed = compose_trial(s, dict(part.fixed)).settings()
+    swept = {p.key for p in sampled}
+    training = {
+        k: str(v) for k, v in fixed.items() if k not in swept and k.split(".")[0] not in swept
+    }
+    return {
+        "training": training,
+        "space": {p.key: s.params[p.key] for p in sampled},
+        "objective": s.objective,
+        "pruner": s.pruner,
+        "code_version": code_version(),
+    }
+
+
+def differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    out = []
+    for section in ("training", "space"):
+        a, b = old.get(section, {}), new[section]
+        for key in sorted(a.keys() | b.keys()):
+            if a.get(key) != b.get(key):
+                out.append(f"{key} was {a.get(key, '-')}, now {b.get(key, '-')}")
+    out += [
+        f"{k} was {old.get(k)}, now {new[k]}"
+        for k in ("objective", "pruner", "code_version")
+        if old.get(k) != new[k]
+    ]
+    return out
