@@ -40,14 +40,20 @@ T = TypeVar("T")
 OmegaConf.register_new_resolver("pid", os.getpid, use_cache=True, replace=True)
 
 
+def _ignore_repeats() -> None:
+    """After the first signal, later ones do nothing. A Python no-op, not SIG_IGN: a signal
+    already pending would otherwise raise "ignored due to race condition"."""
+    for s in SIGNALS:
+        signal.signal(s, lambda signum, frame: None)
+
+
 @contextmanager
 def interrupts() -> Iterator[None]:
     """Ctrl-C, SIGTERM and SIGHUP raise one KeyboardInterrupt in the main thread; repeats are
     ignored while the command ends its records, so nothing is left RUNNING half-closed."""
 
     def handler(signum: int, frame: Any) -> None:
-        for s in SIGNALS:
-            signal.signal(s, signal.SIG_IGN)
+        _ignore_repeats()
         raise KeyboardInterrupt(signal.Signals(signum).name)
 
     previous = {s: signal.signal(s, handler) for s in SIGNALS}
@@ -117,8 +123,7 @@ def pool_worker(parent_pid: int) -> None:
     die_with_parent(parent_pid)
 
     def handler(signum: int, frame: Any) -> None:
-        for s in SIGNALS:
-            signal.signal(s, signal.SIG_IGN)
+        _ignore_repeats()
         if _busy:
             raise KeyboardInterrupt(signal.Signals(signum).name)
         os._exit(130)

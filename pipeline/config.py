@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
+CONF_DIR = str(ROOT / "conf")  # absolute: Hydra finds it however a command is started
 ACTIVATIONS = ("sigmoid", "tanh", "relu")
 INITS = ("glorot", "he", "normal", "uniform", "zeros")
 OPTIMIZERS = ("sgd", "momentum")
@@ -105,6 +106,7 @@ class TrackingConfig:
     experiment: str = "mnist-mlp"
     run_name: str | None = None
     log_weights: bool = True
+    outbox: str | None = None  # where a run's record is kept if the store goes away mid-run
 
 
 @dataclass

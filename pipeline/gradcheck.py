@@ -17,7 +17,7 @@ import numpy as np
 from omegaconf import DictConfig
 
 from pipeline import cli
-from pipeline.config import RegularizerConfig, TrainConfig, to_config
+from pipeline.config import CONF_DIR, RegularizerConfig, TrainConfig, to_config
 from pipeline.network import Network
 from pipeline.optim import Penalty
 
@@ -214,7 +214,7 @@ def identity_tags(cfg: TrainConfig) -> dict[str, str]:
     }
 
 
-@hydra.main(version_base=None, config_path="../conf", config_name="config")
+@hydra.main(version_base=None, config_path=CONF_DIR, config_name="config")
 def main(raw: DictConfig) -> None:
     if not cli.command(lambda: run_checks(to_config(raw)), "nothing was recorded"):
         sys.exit(1)

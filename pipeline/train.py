@@ -16,11 +16,10 @@ import hydra
 from omegaconf import DictConfig
 
 from pipeline import cli, fit
-from pipeline.config import ROOT, TrainConfig, to_config
+from pipeline.config import CONF_DIR, TrainConfig, to_config
 from pipeline.data import Dataset, load
 from pipeline.tracking.store import StoreError, mask
 
-CONF_DIR = str(ROOT / "conf")
 _datasets: dict[str, Dataset] = {}
 
 
@@ -127,7 +126,7 @@ def run(
     return result
 
 
-@hydra.main(version_base=None, config_path="../conf", config_name="config")
+@hydra.main(version_base=None, config_path=CONF_DIR, config_name="config")
 def main(raw: DictConfig) -> float:
     from hydra.core.hydra_config import HydraConfig
 
@@ -158,8 +157,8 @@ NEVER_LEARNED = (
 def outbox_message(folder: str) -> str:
     return (
         f"the tracking store went away during the run; its record (metrics, artifacts, weights) "
-        f"is kept in {folder}: upload it with `python -m pipeline.tracking.outbox` once the store "
-        "is back"
+        f"is kept in {folder}: upload it with `python -m pipeline.tracking.outbox {folder}` once "
+        "the store is back"
     )
 
 

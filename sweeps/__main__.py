@@ -16,7 +16,7 @@ import optuna
 from omegaconf import DictConfig
 
 from pipeline import cli
-from pipeline.config import TrainConfig
+from pipeline.config import CONF_DIR, TrainConfig
 from pipeline.tracking.parents import ParentRun
 from pipeline.tracking.store import mask
 from pipeline.train import training_overrides
@@ -84,7 +84,7 @@ def log_summary(parent: ParentRun, studies: list[tuple[settings.Part, optuna.Stu
         print(f"figure skipped: {note}")
 
 
-@hydra.main(version_base=None, config_path="../conf", config_name="sweeps")
+@hydra.main(version_base=None, config_path=CONF_DIR, config_name="sweeps")
 def main(cfg: DictConfig) -> None:
     from hydra.core.hydra_config import HydraConfig
 

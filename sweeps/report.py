@@ -30,7 +30,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 from pipeline import cli, gradcheck, train
 from pipeline.artifacts import load_model
-from pipeline.config import ConfigError, TrainConfig, resolve_path, to_config
+from pipeline.config import CONF_DIR, ConfigError, TrainConfig, resolve_path, to_config
 from pipeline.data import digest as data_digest
 from pipeline.tracking import store
 from pipeline.tracking.parents import ParentRun
@@ -440,8 +440,8 @@ def report_settings(cfg: DictConfig) -> ReportSchema:
         )
     except OmegaConfBaseException as err:
         raise ConfigError(f"report.{err.full_key}: {str(err).splitlines()[0]}") from None
-    known = sorted(p.stem for p in (train.ROOT / "conf" / "experiment").glob("*.yaml"))
-    sweeps = sorted(p.stem for p in (train.ROOT / "conf" / "sweep").glob("*.yaml"))
+    known = sorted(p.stem for p in (Path(CONF_DIR) / "experiment").glob("*.yaml"))
+    sweeps = sorted(p.stem for p in (Path(CONF_DIR) / "sweep").glob("*.yaml"))
     checks = [
         ("seeds", r.seeds, r.seeds >= 1, "an integer >= 1"),
         ("presets", r.presets, bool(r.presets), f"a non-empty list of {known}"),
@@ -482,7 +482,7 @@ def swap_in(staging: Path, out: Path) -> None:
     staging.rmdir()
 
 
-@hydra.main(version_base=None, config_path="../conf", config_name="report")
+@hydra.main(version_base=None, config_path=CONF_DIR, config_name="report")
 def main(cfg: DictConfig) -> None:
     from hydra.core.hydra_config import HydraConfig
 
@@ -493,7 +493,6 @@ def main(cfg: DictConfig) -> None:
         r = report_settings(cfg)
         first = job_config(base, r.presets[0], 0)
         out = resolve_path(r.out)
-        staging = Path(tempfile.mkdtemp(prefix=".report-", dir=out))
         parent = ParentRun(
             first.tracking.uri,
             first.tracking.experiment,
@@ -504,6 +503,7 @@ def main(cfg: DictConfig) -> None:
                 "report.settings": str(asdict(first.trainer)),
             },
         )
+        staging = Path(tempfile.mkdtemp(prefix=".report-", dir=out))  # swapped in when done
         try:
             errors = build(cfg, base, parent, staging)
             swap_in(staging, out)

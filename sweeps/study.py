@@ -13,8 +13,10 @@ was made with and refuses to be resumed with others.
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
+import signal
 import sys
 import warnings
 from collections.abc import Callable, Sequence
@@ -189,7 +191,12 @@ def next_trial(s: Settings, study: optuna.Study, part: Part) -> optuna.Trial | N
         if not wants_more(study.get_trials(deepcopy=False), s):
             return None
         trial = study.ask()
-        storage.own(study, trial)
+        try:
+            storage.own(study, trial)
+        except BaseException:  # interrupted before it began: it runs again
+            with contextlib.suppress(Exception):
+                study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
+            raise
         return trial
 
 
@@ -201,8 +208,10 @@ def run_trial(study: optuna.Study, trial: optuna.Trial, objective: Objective) ->
     except optuna.TrialPruned:
         return study.tell(trial, state=TrialState.PRUNED)
     except BaseException as err:
-        trial.set_user_attr("interrupted", f"{type(err).__name__}: {err}"[:500])
-        study.tell(trial, state=TrialState.FAIL)
+        with contextlib.suppress(Exception):  # the interrupt may have cut a write short; if
+            # this fails too, the trial is failed as stale by the next command
+            trial.set_user_attr("interrupted", f"{type(err).__name__}: {err}"[:500])
+            study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
         raise
     finally:
         storage.disown(trial)
@@ -285,5 +294,15 @@ def run_workers(s: Settings, parent_run_id: str | None, max_epochs: int) -> None
                 p.kill()
     if any(p.exitcode == 130 for p in procs):
         raise KeyboardInterrupt
-    if any(p.exitcode for p in procs):
+    if any(p.exitcode and p.exitcode > 0 for p in procs):
         raise SystemExit(1)  # each failed worker has said why in one line
+    for i, p in enumerate(procs):
+        if p.exitcode:  # killed by a signal: its trial is failed and runs again
+            signame = signal.Signals(-p.exitcode).name
+            print(f"warning: worker {i} was ended by {signame}", file=sys.stderr, flush=True)
+    shared = storage.open_storage(s.storage)
+    if any(p.exitcode for p in procs) and any(
+        wants_more(open_study(s, part, max_epochs, 0, shared).get_trials(deepcopy=False), s)
+        for part in s.parts()
+    ):
+        raise cli.WorkFailed("the study is not complete: run the same command again to finish it")

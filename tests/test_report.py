@@ -7,9 +7,11 @@ import sys
 from pathlib import Path
 
 import pandas as pd
+import pytest
 from mlflow import MlflowClient
 
 from pipeline.config import ROOT
+from tests.conftest import new_store
 
 SECTIONS = [
     "2 Softmax regression",
@@ -19,6 +21,11 @@ SECTIONS = [
     "6.1 Sigmoid",
     "6.2 ReLU",
 ]
+
+
+@pytest.fixture(autouse=True)
+def _migrated(tmp_path: Path, migrated_store: Path) -> None:
+    new_store(tmp_path / "store", migrated_store)  # a store without the 4 s of migrations
 
 
 def report(tmp: Path, *args: str) -> subprocess.CompletedProcess:

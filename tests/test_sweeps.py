@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import glob
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import optuna
@@ -20,10 +16,15 @@ from pipeline.config import ROOT
 from pipeline.train import compose
 from sweeps import settings, space, storage
 from sweeps import study as st
+from tests.conftest import new_store
 from tests.processes import signal_when
-from tests.test_ui import free_port
 
-SMALL = ["data.max_train=3000", "data.max_test=500", "trainer.epochs=4"]
+SMALL = ["data.max_train=3000", "data.max_test=500", "trainer.epochs=4", "sweep.groups=[]"]
+
+
+@pytest.fixture(autouse=True)
+def _migrated(tmp_path: Path, migrated_store: Path) -> None:
+    new_store(tmp_path, migrated_store)  # a store without the 4 s of migrations
 
 
 def sweep(
@@ -154,6 +155,7 @@ def test_diverging_trial_fails_and_the_sweep_goes_on(tmp_path: Path) -> None:
             "tracking=none",
             "trainer.progress=false",
             "sweep=lr_activation",
+            "sweep.groups=[]",
             f"study.storage=journal:{tmp_path}/s.journal",
             "n_trials=4",
             "study.sampler=random",
@@ -214,6 +216,30 @@ def test_bad_sweep_settings_fail_before_any_trial(tmp_path: Path, override: str,
             {"model.activation": {"type": "categorical", "choices": ["swish"]}},
             "model.activation='swish' is invalid",
         ),
+        (  # every choice is checked, not only the first
+            {"model.activation": {"type": "categorical", "choices": ["tanh", "relux"]}},
+            "sweep.params.model.activation=relux gives model.activation='relux' is invalid",
+        ),
+        (  # both ends of a range
+            {"optimizer.gamma": {"type": "float", "low": 0.5, "high": 1.5}},
+            "sweep.params.optimizer.gamma=1.5 gives optimizer.gamma=1.5 is invalid",
+        ),
+        (
+            {"regularizer": {"type": "categorical", "choices": ["l2", "l3"]}},
+            "sweep.params.regularizer=l3 is not a training setting",
+        ),
+        (  # a conditional param is checked where its condition holds
+            {
+                "regularizer": {"type": "categorical", "choices": ["none", "l2"]},
+                "regularizer.lam": {
+                    "type": "float",
+                    "low": -1.0,
+                    "high": 1.0,
+                    "when": {"regularizer": ["l2"]},
+                },
+            },
+            "regularizer.lam=-1.0 is invalid",
+        ),
         ({"optimizer.lr": {"type": "float", "low": 0, "high": 1, "log": True}}, "must be > 0"),
         (
             {"regularizer.lam": {"type": "float", "low": 0.1, "high": 1, "when": {"x": [1]}}},
@@ -225,7 +251,11 @@ def test_bad_sweep_settings_fail_before_any_trial(tmp_path: Path, override: str,
 def test_bad_search_space_is_a_clear_error(params: dict, message: str) -> None:
     raw = compose(["tracking=none"], config_name="sweeps")
     s = settings.Settings(
-        **{**settings.settings_from(raw, ["tracking=none"]).__dict__, "params": params}
+        **{
+            **settings.settings_from(raw, ["tracking=none"]).__dict__,
+            "params": params,
+            "groups": (),
+        }
     )
     with pytest.raises(space.SweepError, match=message.replace("[", r"\[").replace("(", r"\(")):
         settings.check(s)
@@ -249,43 +279,6 @@ def test_conditional_parameter_only_when_regularized() -> None:
     drawn = [space.sample(study.ask(), params, {}) for _ in range(20)]
     assert {tuple(d) for d in drawn} == {("regularizer",), ("regularizer", "regularizer.lam")}
     assert all(("regularizer.lam" in d) == (d["regularizer"] == "l2") for d in drawn)
-
-
-@pytest.fixture
-def postgres(tmp_path: Path) -> Iterator[str]:
-    """A throwaway PostgreSQL server on a free loopback port (Debian's postgresql package)."""
-    bins = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
-    if not bins or not shutil.which("runuser"):
-        pytest.skip("apt-get install postgresql (.ci/run installs it)")
-    bindir = Path(bins[-1]).parent
-    data = Path(tempfile.mkdtemp(prefix="pytest-pg-"))  # pytest's tmp is closed to other users
-    shutil.chown(data, "postgres")
-    port = free_port()
-
-    def as_postgres(*cmd: str) -> None:
-        out = subprocess.run(
-            ["runuser", "-u", "postgres", "--", *cmd], capture_output=True, text=True, timeout=120
-        )
-        assert out.returncode == 0, out.stdout + out.stderr
-
-    as_postgres(str(bindir / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres")
-    as_postgres(
-        str(bindir / "pg_ctl"),
-        "-D",
-        str(data),
-        "-w",
-        "-l",
-        str(data / "log"),
-        "-o",
-        f"-p {port} -k {data} -c listen_addresses=127.0.0.1",
-        "start",
-    )
-    try:
-        as_postgres(str(bindir / "createdb"), "-h", "127.0.0.1", "-p", str(port), "optuna")
-        yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/optuna"
-    finally:
-        as_postgres(str(bindir / "pg_ctl"), "-D", str(data), "-m", "fast", "stop")
-        shutil.rmtree(data)
 
 
 def test_two_workers_on_postgresql(tmp_path: Path, postgres: str) -> None:

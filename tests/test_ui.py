@@ -2,12 +2,6 @@
 
 from __future__ import annotations
 
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -22,52 +16,7 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture
-def server(store: str, tmp_path: Path) -> Iterator[str]:
-    port = free_port()
-    mlflow = Path(sys.executable).with_name("mlflow")
-    log = tmp_path / "server.log"
-    with open(log, "w") as stderr:
-        proc = subprocess.Popen(
-            [
-                str(mlflow),
-                "server",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--workers",
-                "1",
-                "--backend-store-uri",
-                store,
-                "--artifacts-destination",
-                str(tmp_path / "served"),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=stderr,
-        )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90
-    while True:
-        try:
-            urllib.request.urlopen(f"{url}/health", timeout=2)
-            break
-        except OSError:
-            assert proc.poll() is None, log.read_text()
-            assert time.monotonic() < deadline, "mlflow server did not start in 90 s"
-            time.sleep(0.5)
-    yield url
-    proc.terminate()
-    proc.wait(timeout=30)
-
-
-def test_run_page_shows_name_metric_and_figure(make_config, store: str, server: str) -> None:
+def test_run_page_shows_name_metric_and_figure(make_config, store: str, mlflow_server) -> None:
     from playwright.sync_api import sync_playwright
 
     cfg = make_config(
@@ -83,7 +32,7 @@ def test_run_page_shows_name_metric_and_figure(make_config, store: str, server: 
 
     run = MlflowClient(store).get_run(result.run_id)
     experiment_id, name = run.info.experiment_id, run.info.run_name
-    page_url = f"{server}/#/experiments/{experiment_id}/runs/{result.run_id}"
+    page_url = f"{mlflow_server.url}/#/experiments/{experiment_id}/runs/{result.run_id}"
     SCREENSHOTS.mkdir(exist_ok=True)
     with sync_playwright() as p:
         browser = p.chromium.launch(

@@ -19,12 +19,18 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from pipeline.config import resolve_path
 from pipeline.tracking import store
 
 
+def folder(uri: str | None, configured: str | None) -> Path:
+    """``tracking.outbox``, else ``outbox/`` beside a SQLite store or in ``<repo>/mlruns/``."""
+    return resolve_path(configured) if configured else store.local_folder(uri) / "outbox"
+
+
 class Outbox:
-    def __init__(self, run_id: str, uri: str | None) -> None:
-        self.folder = store.local_folder(uri) / "outbox" / run_id
+    def __init__(self, run_id: str, uri: str | None, configured: str | None = None) -> None:
+        self.folder = folder(uri, configured) / run_id
         self.folder.mkdir(parents=True, exist_ok=True)
         self.record: dict[str, Any] = {
             "run_id": run_id,
@@ -84,8 +90,7 @@ def upload(folder: Path, uri: str | None = None) -> str:
     return run_id
 
 
-def pending(uri: str | None = None) -> list[Path]:
-    box = store.local_folder(uri) / "outbox"
+def pending(box: Path) -> list[Path]:
     return sorted(p for p in box.iterdir() if (p / "record.json").is_file()) if box.is_dir() else []
 
 
@@ -93,16 +98,17 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("folders", nargs="*", type=Path, help="default: every kept record")
     parser.add_argument("--uri", help="the store to send to (default: the record's own)")
+    parser.add_argument("--outbox", help="where records were kept (default: as in training)")
     args = parser.parse_args(argv)
-    folders = args.folders or pending(args.uri)
+    folders = args.folders or pending(folder(args.uri, args.outbox))
     if not folders:
         print("nothing to upload")
         return 0
-    for folder in folders:
+    for record in folders:
         try:
-            print(f"uploaded {folder} to run {upload(folder, args.uri)}")
-        except (store.StoreError, OSError, ValueError) as err:
-            print(f"error: {err}", file=sys.stderr)
+            print(f"uploaded {record} to run {upload(record, args.uri)}")
+        except Exception as err:  # one line, whatever the store said
+            print(f"error: {record}: {store.mask(str(err).splitlines()[0])}", file=sys.stderr)
             return 1
     return 0
 

@@ -50,13 +50,22 @@ def beat(client: Any, run_id: str) -> Callable[[], None]:
     return lambda: client.set_tag(run_id, lifecycle.HEARTBEAT_TAG, f"{time.time():.0f}")
 
 
-def _store_errors() -> tuple[type[BaseException], ...]:
-    """What a store that has gone away raises (connection, HTTP, database errors)."""
+def is_outage(err: BaseException) -> bool:
+    """Whether ``err`` says the store cannot be reached (as opposed to refusing a value)."""
     import requests
     import sqlalchemy.exc
     from mlflow.exceptions import MlflowException
 
-    return (MlflowException, requests.RequestException, sqlalchemy.exc.SQLAlchemyError, OSError)
+    if isinstance(err, requests.ConnectionError | requests.Timeout | OSError):
+        return True
+    if isinstance(err, sqlalchemy.exc.OperationalError | sqlalchemy.exc.DisconnectionError):
+        return True
+    text = str(err)
+    return (
+        isinstance(err, MlflowException)
+        and "API request to" in text
+        and ("Max retries exceeded" in text or "Connection" in text or "timed out" in text)
+    )
 
 
 class Tracker:
@@ -92,7 +101,9 @@ class Tracker:
         tags = {**self.tags, **owner_tags()}
         try:
             run = self.client.create_run(experiment_id, run_name=self.name, tags=tags)
-        except _store_errors() as err:
+        except Exception as err:
+            if not is_outage(err):
+                raise
             raise store.StoreError(f"cannot create a run: {str(err).splitlines()[0]}") from None
         self.run_id = run.info.run_id
         lifecycle.HEARTBEAT.add(self.run_id, beat(self.client, self.run_id))
@@ -115,7 +126,16 @@ class Tracker:
         profile = json.dumps(sizes)
         dataset = MlflowDataset(data.name, data.digest[:16], "local", source, None, profile)
         inputs = [DatasetInput(dataset, [InputTag("mlflow.data.context", "training")])]
-        self._send(lambda: self.client.log_inputs(self.run_id, inputs), lambda box: None)
+
+        def send() -> None:
+            try:
+                self.client.log_inputs(self.run_id, inputs)
+            except Exception as err:  # two runs created the same data set at once: it exists now
+                if is_outage(err):
+                    raise
+                self.client.log_inputs(self.run_id, inputs)
+
+        self._send(send, lambda box: None)
 
     def _send(self, call: Callable[[], Any], keep: Callable[[Outbox], None]) -> None:
         """Send to the store; once that has failed, keep everything in the outbox instead."""
@@ -123,8 +143,10 @@ class Tracker:
             try:
                 call()
                 return
-            except _store_errors() as err:
-                self.outbox = Outbox(self.run_id, self.cfg.tracking.uri)
+            except Exception as err:
+                if not is_outage(err):
+                    raise
+                self.outbox = Outbox(self.run_id, self.cfg.tracking.uri, self.cfg.tracking.outbox)
                 print(
                     f"tracking store unreachable ({store.mask(str(err).splitlines()[0])[:200]}): "
                     f"training goes on, the run's record is kept in {self.outbox.folder}",

@@ -138,9 +138,6 @@ def _probe_database(uri: str) -> None:
 @cache
 def client(uri: str | None = None) -> MlflowClient:
     """A client on the store, opened once per process: checked, migrated under a lock."""
-    from mlflow import MlflowClient
-
-    logging.getLogger("mlflow").setLevel(logging.WARNING)  # not "Creating initial tables..."
     uri = tracking_uri(uri)
     scheme = uri.split(":", 1)[0].split("+", 1)[0]
     if scheme not in SCHEMES:
@@ -150,20 +147,23 @@ def client(uri: str | None = None) -> MlflowClient:
         )
     if scheme in ("postgresql", "mysql"):
         _probe_database(uri)
-    result = MlflowClient(tracking_uri=uri)
     path = sqlite_path(uri)
     if path:
         _check_sqlite(uri)
-        with file_lock(Path(path + ".lock")):  # first connect migrates: one process at a time
-            _first_call(result, uri)
-    else:
-        _first_call(result, uri)
-    return result
+    # the first connect migrates a new database: one process at a time
+    with file_lock(Path(path + ".lock")) if path else nullcontext():
+        return _first_call(uri)
 
 
-def _first_call(c: MlflowClient, uri: str) -> None:
+def _first_call(uri: str) -> MlflowClient:
+    from mlflow import MlflowClient
+
+    logging.getLogger("mlflow").setLevel(logging.WARNING)  # after the import, which sets INFO
+
     try:
+        c = MlflowClient(tracking_uri=uri)  # its constructor opens (and migrates) the store
         c.search_experiments(max_results=1)
+        return c
     except Exception as err:
         raise StoreError(
             f"tracking store {mask(uri)} is unreachable or unusable ({_reason(err)}): start "

@@ -1,0 +1,168 @@
+"""Every command refuses bad input in one line, before any work, with no traceback.
+
+The commands run in this process (their Hydra apps called with a patched ``sys.argv``): a
+table of inputs per command, each expected to end with ``error: <key> ...`` naming the key.
+Inputs Hydra itself rejects (an unknown key or group) end in Hydra's own message, also
+without a traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from pipeline import gradcheck, train
+from sweeps import __main__ as sweeps_main
+from sweeps import report
+from tests.conftest import free_port
+
+CLOSED = free_port()  # nothing listens here
+SECRET = "pw-9f2c"
+COMMANDS: dict[str, Callable[[], object]] = {
+    "train": train.main,
+    "sweeps": sweeps_main.main,
+    "report": report.main,
+    "gradcheck": gradcheck.main,
+}
+HYDRA = None  # Hydra's own composition error: no single line of ours, but no traceback
+
+CASES = [
+    ("train", ["trainer.seed=-1"], "trainer.seed=-1 is invalid: expected an integer >= 0"),
+    ("train", ["data.max_train=3000", "data.val_fraction=0.9999"], "leaves 0 for training"),
+    ("train", ["data.val_fraction=1"], "data.val_fraction=1.0 is invalid"),
+    ("train", ["model.hidden=[100000000]"], "model.hidden=[100000000] needs about"),
+    ("train", ["model.hidden=[128,0]"], "model.hidden=[128, 0] is invalid"),
+    ("train", ["tracking.experiment="], "tracking.experiment='' is invalid"),
+    ("train", ["tracking.uri=foo://bar"], "tracking.uri=foo://bar is invalid: expected sqlite"),
+    ("train", [f"tracking.uri=http://127.0.0.1:{CLOSED}"], "is unreachable"),
+    (
+        "train",
+        [f"tracking.uri=postgresql+psycopg://u:{SECRET}@127.0.0.1:{CLOSED}/db"],
+        "tracking store postgresql+psycopg://u:***@127.0.0.1",
+    ),
+    ("train", ["regularizer.lam=inf"], "regularizer.lam=inf is invalid"),
+    ("train", ["regularizer=l1", "regularizer.scale=avg"], "regularizer.scale='avg' is invalid"),
+    ("train", ["optimizer.lr=abc"], "optimizer.lr: Value 'abc' of type 'str' could not be"),
+    ("train", ["optimizer.gamma=1"], "optimizer.gamma=1.0 is invalid"),
+    ("train", ["trainer.batch_size=0"], "trainer.batch_size=0 is invalid"),
+    ("train", ["trainer.epochs=1.5"], "trainer.epochs: Value '1.5' of type 'float'"),
+    ("train", ["trainer.stopping=never"], "trainer.stopping='never' is invalid"),
+    ("train", ["model.activation=swish"], "model.activation='swish' is invalid"),
+    ("train", ["model.init=zeros"], "model.init='zeros' is invalid with hidden layers"),
+    ("train", ["data.normalize=minmax"], "data.normalize='minmax' is invalid"),
+    ("train", ["data.max_train=5"], "data.max_train=5 is invalid"),
+    ("train", ["data.dir=/nonexistent"], "file not found"),
+    ("train", ["optimizer.lrate=1"], HYDRA),
+    ("train", ["experiment=nope"], HYDRA),
+    ("sweeps", ["n_trials=abc"], "n_trials: Value 'abc' of type 'str' could not be converted"),
+    ("sweeps", ["n_trials=1.5"], "n_trials: Value '1.5' of type 'float' could not be converted"),
+    ("sweeps", ["n_trials=0"], "n_trials=0 is invalid: expected an integer >= 1"),
+    ("sweeps", ["min_complete=-1"], "min_complete=-1 is invalid"),
+    ("sweeps", ["workers=0"], "workers=0 is invalid"),
+    ("sweeps", ["study.seed=-1"], "study.seed=-1 is invalid"),
+    ("sweeps", ["study.sampler=grid"], "study.sampler='grid' is invalid"),
+    ("sweeps", ["study.pruner=always"], "study.pruner='always' is invalid"),
+    ("sweeps", ["study.objective=accuracy"], "study.objective='accuracy' is invalid"),
+    ("sweeps", ["study.name=a/b"], "study.name='a/b' is invalid"),
+    ("sweeps", ["study.storage=foo://bar"], "study.storage=foo://bar is invalid: expected"),
+    (
+        "sweeps",
+        [f"study.storage=postgresql+psycopg://u:{SECRET}@127.0.0.1:{CLOSED}/db"],
+        "study.storage=postgresql+psycopg://u:***@127.0.0.1",
+    ),
+    ("sweeps", ["sweep.params=null"], "sweep 'lr_activation' has no params"),
+    ("sweeps", ["sweep.groups=[optimizer.lr]"], "sweep.groups names 'optimizer.lr'"),
+    ("sweeps", ["trainer.epochs=0"], "error: trainer.epochs=0 is invalid"),  # not a sweep key
+    ("sweeps", ["tracking.uri=foo://bar"], "tracking.uri=foo://bar is invalid"),
+    ("sweeps", ["sweep=nope"], HYDRA),
+    ("report", ["report.seeds=0"], "report.seeds=0 is invalid: expected an integer >= 1"),
+    ("report", ["report.seeds=1.5"], "report.seeds: Value '1.5' of type 'float'"),
+    ("report", ["report.presets=[]"], "report.presets=[] is invalid"),
+    ("report", ["report.presets=[relu,nope]"], "report.presets='nope' is invalid"),
+    ("report", ["report.workers=-1"], "report.workers=-1 is invalid"),
+    ("report", ["report.out=/proc/x"], "report.out='/proc/x' is not a writable folder"),
+    ("report", ["report.sweep=nope"], "report.sweep='nope' is invalid"),
+    ("report", ["report.sweep_pruner=foo"], "report.sweep_pruner='foo' is invalid"),
+    ("report", ["report.sweep_trials=-1"], "report.sweep_trials=-1 is invalid"),
+    ("report", ["report.force=maybe"], "report.force: Value 'maybe' is not a valid bool"),
+    ("report", ["trainer.epochs=0"], "trainer.epochs=0 is invalid"),
+    ("report", ["tracking.uri=foo://bar"], "tracking.uri=foo://bar is invalid"),
+    ("gradcheck", ["trainer.seed=-1"], "trainer.seed=-1 is invalid"),
+    ("gradcheck", ["model.activation=swish"], "model.activation='swish' is invalid"),
+]
+
+
+def invoke(name: str, args: list[str], tmp: Path, monkeypatch, capsys) -> tuple[object, str]:
+    """Run a command in this process; return its exit code and everything it printed."""
+    monkeypatch.setattr(
+        sys,
+        "argv",
+        [name, *args, f"hydra.run.dir={tmp}/hydra", f"report.out={tmp}/reports"]
+        if name == "report" and not any(a.startswith("report.out") for a in args)
+        else [name, *args, f"hydra.run.dir={tmp}/hydra"],
+    )
+    with pytest.raises(SystemExit) as exited:
+        COMMANDS[name]()
+    out, err = capsys.readouterr()
+    return exited.value.code, out + err
+
+
+@pytest.mark.parametrize(("name", "args", "expected"), CASES, ids=lambda v: str(v)[:40])
+def test_bad_input_is_one_line(
+    name: str,
+    args: list[str],
+    expected: str | None,
+    tmp_path: Path,
+    store: str,
+    monkeypatch,
+    capsys,
+) -> None:
+    if not any(a.startswith("tracking.uri") for a in args):
+        args = [*args, f"tracking.uri={store}"]
+    code, printed = invoke(name, args, tmp_path, monkeypatch, capsys)
+    assert "Traceback" not in printed and SECRET not in printed + str(code)
+    if expected is HYDRA:
+        assert code == 1
+        return
+    assert isinstance(code, str) and code.startswith("error: "), (code, printed)
+    assert "\n" not in code and expected in code
+    # nothing was started: no run in the store, no study, no report files
+    assert not (tmp_path / "reports").exists() or not any((tmp_path / "reports").iterdir())
+
+
+def test_a_deleted_experiment_is_named_with_the_way_back(
+    tmp_path: Path, store: str, monkeypatch, capsys
+) -> None:
+    from mlflow import MlflowClient
+
+    client = MlflowClient(store)
+    client.delete_experiment(client.create_experiment("gone"))
+    args = ["tracking.experiment=gone", f"tracking.uri={store}", "data.max_train=100"]
+    code, printed = invoke("train", args, tmp_path, monkeypatch, capsys)
+    assert "Traceback" not in printed
+    assert "tracking.experiment='gone' is deleted" in code and "mlflow experiments restore" in code
+
+
+def test_a_store_that_is_not_a_database_is_refused(tmp_path: Path, monkeypatch, capsys) -> None:
+    text = tmp_path / "notes.txt"
+    text.write_text("not a database\n" * 10)
+    code, printed = invoke(
+        "train", [f"tracking.uri=sqlite:///{text}"], tmp_path, monkeypatch, capsys
+    )
+    assert "Traceback" not in printed and "is not an SQLite database" in code
+    assert text.read_text() == "not a database\n" * 10  # untouched
+
+
+def test_a_failing_report_command_keeps_the_previous_report(
+    tmp_path: Path, monkeypatch, capsys
+) -> None:
+    previous = tmp_path / "reports" / "report.md"
+    previous.parent.mkdir()
+    previous.write_text("the previous report")
+    args = ["report.seeds=0", f"report.out={tmp_path}/reports"]
+    code, _ = invoke("report", args, tmp_path, monkeypatch, capsys)
+    assert "report.seeds=0 is invalid" in code
+    assert previous.read_text() == "the previous report"

@@ -1,0 +1,323 @@
+"""Fault injection: concurrent starts, kills, launchers racing, outages, secrets.
+
+Every test starts real commands and breaks them at a known point (``tests.processes``): what
+must hold afterwards is that no record is RUNNING without a live process, no worker outlives
+its parent, budgets are exact, nothing finished is lost and no password is written anywhere.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import optuna
+import pytest
+from mlflow import MlflowClient
+from omegaconf import OmegaConf
+from optuna.trial import TrialState
+
+from pipeline.config import ROOT
+from pipeline.tracking import lifecycle, store
+from sweeps import storage
+from tests.conftest import new_store
+from tests.processes import descendants, signal_when, wait_for
+
+TINY = ["data.max_train=1000", "data.max_test=200", "trainer.progress=false"]
+LONG = ["trainer.epochs=500", "trainer.patience=500"]  # stopped by the test, never by itself
+
+
+@pytest.fixture(autouse=True)
+def _migrated(tmp_path: Path, migrated_store: Path) -> None:
+    new_store(tmp_path / "store", migrated_store)  # a store without the 4 s of migrations
+
+
+def command(module: str, tmp: Path, *args: str, store_dir: str = "store") -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        module,
+        f"tracking.uri=sqlite:///{tmp}/{store_dir}/mlflow.db",
+        f"hydra.run.dir={tmp}/hydra/{module}-{len(list(tmp.glob('hydra/*')))}",
+        *args,
+    ]
+
+
+def start(cmd: list[str], **kwargs) -> subprocess.Popen:
+    return subprocess.Popen(
+        cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kwargs
+    )
+
+
+def runs(tmp: Path, store_dir: str = "store") -> list:
+    client = MlflowClient(f"sqlite:///{tmp}/{store_dir}/mlflow.db")
+    return client.search_runs([e.experiment_id for e in client.search_experiments()])
+
+
+def study_of(tmp: Path, name: str = "lr_activation-mnist") -> optuna.Study:
+    return optuna.load_study(
+        study_name=name, storage=storage.open_storage(f"journal:{tmp}/study.journal")
+    )
+
+
+def trials_of(tmp: Path) -> list:
+    """The study's trials, or none while the study does not exist yet."""
+    try:
+        return study_of(tmp).get_trials()
+    except KeyError:
+        return []
+
+
+def sweep_args(tmp: Path, *args: str) -> list[str]:
+    return [
+        *TINY,
+        "trainer.epochs=30",
+        "sweep.groups=[]",  # one study: the budget is the whole sweep's
+        f"study.storage=journal:{tmp}/study.journal",
+        *args,
+    ]
+
+
+def training_started(proc: subprocess.Popen) -> None:
+    while not proc.stdout.readline().startswith("epoch"):
+        assert proc.poll() is None, proc.stderr.read()
+
+
+def test_concurrent_starts_on_a_fresh_store_all_finish(tmp_path: Path) -> None:
+    # MLflow migrates a new SQLite store on first connect; six at once used to corrupt it
+    raw = OmegaConf.load(ROOT / "conf" / "config.yaml")
+    default_dir = OmegaConf.to_container(raw)["hydra"]["run"]["dir"]  # unresolved
+    run_dir = f"hydra.run.dir={tmp_path}/hydra/{default_dir.split('/', 1)[1]}"
+    procs = [
+        start(
+            [
+                *command("pipeline.train", tmp_path, *TINY, "trainer.epochs=1", store_dir="new"),
+                run_dir,
+            ]
+        )
+        for _ in range(6)
+    ]
+    outputs = [p.communicate(timeout=600) for p in procs]
+    assert [p.returncode for p in procs] == [0] * 6, [err for _, err in outputs]
+    assert sorted(r.info.status for r in runs(tmp_path, "new")) == ["FINISHED"] * 6
+    # started in the same second, each has its own Hydra output folder
+    folders = [p for p in (tmp_path / "hydra").rglob(".hydra")]
+    assert len(folders) == 6
+
+
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGHUP])
+def test_a_killed_training_run_never_stays_running(tmp_path: Path, sig: int) -> None:
+    proc = start(command("pipeline.train", tmp_path, *LONG, "data.max_train=1000"))
+    training_started(proc)
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=120)
+    (run,) = runs(tmp_path)
+    if sig == signal.SIGHUP:  # a closed terminal: the command ends its run itself
+        assert err.strip() == "interrupted: the MLflow run was ended as KILLED"
+        assert run.info.status == "KILLED"
+        return
+    assert run.info.status == "RUNNING"  # nobody could end it ...
+    store.open_experiment(f"sqlite:///{tmp_path}/store/mlflow.db", "mnist-mlp")
+    run = MlflowClient(f"sqlite:///{tmp_path}/store/mlflow.db").get_run(run.info.run_id)
+    assert run.info.status == "KILLED"  # ... until the next command opened the store
+    assert f"pid {proc.pid} on" in run.data.tags[lifecycle.ENDED_TAG]
+
+
+def test_a_run_on_another_machine_ends_only_when_its_heartbeat_stops() -> None:
+    elsewhere = ["other-host/boot:123:456"]
+    now = 10_000.0
+    assert not lifecycle.is_stale(elsewhere, now - lifecycle.STALE_SECONDS / 2, now)
+    assert lifecycle.is_stale(elsewhere, now - 2 * lifecycle.STALE_SECONDS, now)
+    assert not lifecycle.is_stale(elsewhere, None, now)  # no heartbeat: cannot know, leave it
+    assert not lifecycle.is_stale([], None, now)  # not ours
+    assert not lifecycle.is_stale([lifecycle.me()], 0.0, now)  # alive here, whatever the beat
+    dead_here = f"{lifecycle.this_host()}:{2**22 + 1}:1"
+    assert lifecycle.is_stale([dead_here, *elsewhere], now, now) is False  # the other beats
+    assert lifecycle.is_stale([dead_here], now, now)
+
+
+def test_killing_a_sweep_worker_or_its_parent_leaves_no_orphan_and_exact_totals(
+    tmp_path: Path,
+) -> None:
+    cmd = command("sweeps", tmp_path, *sweep_args(tmp_path, "n_trials=5", "workers=2"))
+    cmd += ["trainer.patience=30", "study.pruner=none"]
+    proc = start(cmd, start_new_session=True)
+
+    def training(pid: int | None = None) -> bool:
+        """Some trial (of worker ``pid``) is in the middle of its epochs."""
+        return any(
+            t.state == TrialState.RUNNING
+            and 1 <= len(t.intermediate_values) < 25
+            and (pid is None or t.user_attrs["owner"].rsplit(":", 2)[1] == str(pid))
+            for t in trials_of(tmp_path)
+        )
+
+    # first a worker dies in a trial: that trial is failed and run again
+    wait_for(training, "a trial in training")
+    running = [t for t in trials_of(tmp_path) if t.state == TrialState.RUNNING]
+    victim = int(running[0].user_attrs["owner"].rsplit(":", 2)[1])
+    signal_when(proc, lambda: training(victim), signal.SIGKILL, pid=victim)
+    # then the parent dies: the other worker follows it
+    wait_for(training, "another trial in training")
+    family = descendants(proc.pid)
+    proc.kill()
+    proc.communicate(timeout=60)
+    wait_for(lambda: not any(Path(f"/proc/{pid}").exists() for pid in family), "no orphan")
+
+    out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr
+    trials = study_of(tmp_path).trials
+    assert sum(storage.counted(t) for t in trials) == 5  # exactly the budget
+    assert not [t for t in trials if t.state == TrialState.RUNNING]
+    assert len([t for t in trials if "interrupted" in t.user_attrs]) >= 2
+    assert {r.info.status for r in runs(tmp_path)} <= {"FINISHED", "KILLED"}
+    parents = [r for r in runs(tmp_path) if r.data.tags.get("kind") == "study"]
+    assert len(parents) == 1 and parents[0].info.status == "FINISHED"
+
+
+def test_two_launchers_share_one_budget_and_one_parent_run(tmp_path: Path) -> None:
+    cmd = command("sweeps", tmp_path, *sweep_args(tmp_path, "n_trials=6", "trainer.epochs=3"))
+    procs = [start(cmd), start(cmd)]
+    outputs = [p.communicate(timeout=600) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], [err for _, err in outputs]
+    trials = study_of(tmp_path).trials
+    assert len(trials) == 6 and all(storage.counted(t) for t in trials)
+    parents = [r for r in runs(tmp_path) if r.data.tags.get("kind") == "study"]
+    assert len(parents) == 1 and parents[0].info.status == "FINISHED"
+    children = [r for r in runs(tmp_path) if r.data.tags.get("kind") == "trial"]
+    assert len(children) == 6
+    assert {c.data.tags["mlflow.parentRunId"] for c in children} == {parents[0].info.run_id}
+
+
+def test_a_study_refuses_to_resume_with_other_settings(tmp_path: Path) -> None:
+    first = command("sweeps", tmp_path, *sweep_args(tmp_path, "n_trials=1", "trainer.epochs=2"))
+    subprocess.run(first, cwd=ROOT, capture_output=True, timeout=600, check=True)
+    other = sweep_args(tmp_path, "n_trials=2", "trainer.epochs=1", "data.max_train=2000")
+    out = subprocess.run(
+        command("sweeps", tmp_path, *other), cwd=ROOT, capture_output=True, text=True, timeout=600
+    )
+    assert out.returncode == 1 and len(out.stderr.strip().splitlines()) == 1
+    assert "was made with other settings" in out.stderr
+    assert "data.max_train was 1000, now 2000" in out.stderr
+    assert "trainer.epochs was 2, now 1" in out.stderr
+    assert len(study_of(tmp_path).trials) == 1  # nothing ran
+
+
+def test_ctrl_c_in_a_two_worker_sweep_is_one_line_and_ends_everything(tmp_path: Path) -> None:
+    cmd = command("sweeps", tmp_path, *sweep_args(tmp_path, "n_trials=6", "workers=2"))
+    cmd += [*LONG]
+    proc = start(cmd, start_new_session=True)  # its own process group, like a terminal's job
+    wait_for(  # both workers in the middle of a trial's 500 epochs
+        lambda: (
+            sum(
+                t.state == TrialState.RUNNING and 1 <= len(t.intermediate_values) < 400
+                for t in trials_of(tmp_path)
+            )
+            == 2
+        ),
+        "both workers in a trial",
+    )
+    family = descendants(proc.pid)
+    os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C reaches every process of the group
+    out, err = proc.communicate(timeout=120)
+    assert err.strip().splitlines() == [
+        "interrupted: run the same command again to resume the study"
+    ]
+    assert "Traceback" not in out + err
+    wait_for(lambda: not any(Path(f"/proc/{pid}").exists() for pid in family), "no orphan")
+    trials = study_of(tmp_path).trials
+    assert [t.state for t in trials] == [TrialState.FAIL, TrialState.FAIL]
+    assert all("interrupted" in t.user_attrs and not storage.counted(t) for t in trials)
+    assert {r.info.status for r in runs(tmp_path)} == {"KILLED"}
+
+
+def test_a_tracking_outage_keeps_the_record_and_uploads_it_later(
+    tmp_path: Path, make_config, mlflow_server, capsys
+) -> None:
+    from pipeline import train
+
+    outbox = tmp_path / "outbox"
+    cfg = make_config(
+        "data.max_train=2000",
+        "trainer.epochs=6",
+        "trainer.patience=6",
+        f"tracking.uri={mlflow_server.url}",
+        f"tracking.outbox={outbox}",
+    )
+
+    def outage(epoch: int, metrics: dict) -> None:
+        if epoch == 2:
+            mlflow_server.stop()  # the store goes away in the middle of training
+
+    result = train.run(cfg, hooks=[outage])
+    assert len(result.history) == 6 and result.test_accuracy > 0.5  # training went on
+    (kept,) = outbox.iterdir()
+    assert result.outbox == str(kept) and kept.name == result.run_id
+    assert f"the run's record is kept in {kept}" in capsys.readouterr().err
+    record = json.loads((kept / "record.json").read_text())
+    assert record["status"] == "FINISHED"
+    assert {"model.npz", "history.csv", "config.yaml"} <= {
+        p.name for p in (kept / "artifacts").iterdir()
+    }
+    assert f"python -m pipeline.tracking.outbox {kept}" in train.outbox_message(str(kept))
+
+    mlflow_server.start()  # the store is back: upload
+    up = subprocess.run(
+        [sys.executable, "-m", "pipeline.tracking.outbox", str(kept), "--uri", mlflow_server.url],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert up.returncode == 0, up.stderr
+    assert not kept.exists()
+    client = MlflowClient(mlflow_server.url)
+    run = client.get_run(result.run_id)
+    assert run.info.status == "FINISHED"
+    assert run.data.metrics["test_accuracy"] == result.test_accuracy
+    history = client.get_metric_history(result.run_id, "val_loss")
+    assert sorted(m.step for m in history) == [1, 2, 3, 4, 5, 6]
+    assert {"model.npz", "curves.png"} <= {a.path for a in client.list_artifacts(result.run_id)}
+
+
+def test_an_unreachable_store_fails_at_once_with_one_line(tmp_path: Path) -> None:
+    from tests.conftest import free_port
+
+    cmd = [
+        sys.executable,
+        "-m",
+        "pipeline.train",
+        *TINY,
+        f"tracking.uri=http://127.0.0.1:{free_port()}",
+        f"hydra.run.dir={tmp_path}/hydra",
+    ]
+    # MLflow's own retries took about 250 s per call; the bound here is far below that
+    out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 1
+    (line,) = out.stderr.strip().splitlines()
+    assert line.startswith("error: tracking store http://127.0.0.1:") and "unreachable" in line
+
+
+def test_passwords_never_reach_outputs_or_the_store(tmp_path: Path, postgres: str) -> None:
+    secret = "s3cr3t-pw"
+    url = postgres.replace("postgres@", f"postgres:{secret}@")  # trust auth ignores it
+    cmd = command(
+        "sweeps",
+        tmp_path,
+        *TINY,
+        "trainer.epochs=2",
+        "n_trials=1",
+        f"study.storage={url}",
+    )
+    out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr
+    written = [out.stdout, out.stderr]
+    for path in tmp_path.rglob("*"):
+        if path.is_file():
+            written.append(path.read_bytes().decode("latin-1"))
+    assert not [text for text in written if secret in text]
+    parent = next(r for r in runs(tmp_path) if r.data.tags.get("kind") == "study")
+    assert parent.data.tags["optuna.storage"] == store.mask(url)
