@@ -55,13 +55,17 @@ def write_run(folder: Path, cfg: TrainConfig, result: Result, data: Dataset) -> 
         writer = csv.DictWriter(f, fieldnames=["epoch", *result.history[0]])
         writer.writeheader()
         writer.writerows({"epoch": i, **h} for i, h in enumerate(result.history, 1))
-    title = f"{cfg.preset}: test accuracy {result.test_accuracy:.2%}, loss {result.test_loss:.4f}"
-    plots.curves(result.history, result.best_epoch, title, folder / "curves.png")
-    n_classes = data.test.t.shape[1]
-    matrix = plots.confusion_matrix(data.test.y, predict(result.network, data.test.x), n_classes)
-    np.savetxt(folder / "confusion_matrix.csv", matrix, fmt="%d", delimiter=",")
-    plots.confusion_figure(
-        matrix, f"{cfg.preset}: test confusion matrix", folder / "confusion_matrix.png"
-    )
+    if cfg.tracking.figures:
+        title = (
+            f"{cfg.preset}: test accuracy {result.test_accuracy:.2%}, loss {result.test_loss:.4f}"
+        )
+        plots.curves(result.history, result.best_epoch, title, folder / "curves.png")
+        n_classes = data.test.t.shape[1]
+        predicted = predict(result.network, data.test.x)
+        matrix = plots.confusion_matrix(data.test.y, predicted, n_classes)
+        np.savetxt(folder / "confusion_matrix.csv", matrix, fmt="%d", delimiter=",")
+        plots.confusion_figure(
+            matrix, f"{cfg.preset}: test confusion matrix", folder / "confusion_matrix.png"
+        )
     if cfg.tracking.log_weights:
         save_model(result.network, folder / "model.npz")

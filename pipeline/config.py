@@ -106,6 +106,7 @@ class TrackingConfig:
     experiment: str = "mnist-mlp"
     run_name: str | None = None
     log_weights: bool = True
+    figures: bool = True  # curves and confusion matrix (a sweep's trials skip them: see the UI)
     outbox: str | None = None  # where a run's record is kept if the store goes away mid-run
 
 
@@ -144,11 +145,12 @@ class TrainConfig:
             if not k.startswith(BOOKKEEPING) and k not in unused
         }
 
-    def training_hash(self) -> str:
-        """Identity of what a run computes: every key but tracking and display settings."""
+    def training_hash(self, without: tuple[str, ...] = ()) -> str:
+        """Identity of what a run computes: every key but tracking and display settings (and
+        ``without``: a group of seeds shares the hash without ``trainer.seed``)."""
         keys = {k: v for k, v in self.flat().items() if not k.startswith("tracking.")}
-        keys.pop("trainer.progress")
-        keys.pop("trainer.threads")
+        for key in ("trainer.progress", "trainer.threads", *without):
+            keys.pop(key)
         return hashlib.sha256(json.dumps(keys, sort_keys=True).encode()).hexdigest()[:16]
 
 

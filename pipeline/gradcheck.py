@@ -166,38 +166,61 @@ def format_rows(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def summary(rows: list[dict], checks: list[dict]) -> dict[str, float]:
+    """The worst of each table, the numbers the PASS line and the MLflow run show."""
+    return {
+        "table1_max_abs_difference": max(r["abs_difference"] for r in rows),
+        "full_max_relative_error": max(c["relative_error"] for c in checks),
+    }
+
+
+def passed(worst: dict[str, float]) -> bool:
+    return worst["table1_max_abs_difference"] < 1e-4 and worst["full_max_relative_error"] < 1e-6
+
+
+def recorded(cfg: TrainConfig) -> tuple[list[dict], list[dict]]:
+    """Both tables: read back from the finished MLflow run that holds these very checks, or
+    computed now (and recorded, when tracking is on)."""
+    if not cfg.tracking.enabled:
+        return table1(cfg), full_checks(cfg.trainer.seed)
+    import pandas as pd
+
+    from pipeline.tracking.runs import find_finished, log_tables, run_artifact
+
+    identity = identity_tags(cfg)
+    uri, experiment = cfg.tracking.uri, cfg.tracking.experiment
+    found = find_finished(uri, experiment, identity)
+    if found:
+        tables = [
+            run_artifact(found, f"{name}.csv", uri)
+            for name in ("gradcheck_table1", "gradcheck_full")
+        ]
+        return tuple(pd.read_csv(t).to_dict("records") for t in tables)
+    rows, checks = table1(cfg), full_checks(cfg.trainer.seed)
+    log_tables(
+        cfg,
+        "gradcheck",
+        {"gradcheck_table1": rows, "gradcheck_full": checks},
+        summary(rows, checks),
+        identity,
+    )
+    return rows, checks
+
+
 def run_checks(cfg: TrainConfig) -> bool:
-    """Print both checks; record them in MLflow unless a finished run holds these already."""
-    rows = table1(cfg)
-    checks = full_checks(cfg.trainer.seed)
+    """Print both checks (recorded in MLflow unless a finished run holds them already)."""
+    rows, checks = recorded(cfg)
     print(f"Table 1 (epsilon 1e-2, one sample, {cfg.model.activation}):")
     print(format_rows(rows))
     print("\nFull check (epsilon 1e-6, float64, network 12-7-5-4, every parameter):")
     print(format_rows(checks))
-    worst_row = max(r["abs_difference"] for r in rows)
-    worst_full = max(c["relative_error"] for c in checks)
-    ok = worst_row < 1e-4 and worst_full < 1e-6
+    worst = summary(rows, checks)
     print(
-        f"\nlargest Table 1 difference {worst_row:.2e} (bound 1e-4); "
-        f"largest relative error {worst_full:.2e} (bound 1e-6): {'PASS' if ok else 'FAIL'}"
+        f"\nlargest Table 1 difference {worst['table1_max_abs_difference']:.2e} (bound 1e-4); "
+        f"largest relative error {worst['full_max_relative_error']:.2e} (bound 1e-6): "
+        f"{'PASS' if passed(worst) else 'FAIL'}"
     )
-    if cfg.tracking.enabled:
-        from pipeline.tracking.runs import find_finished, log_tables
-
-        identity = identity_tags(cfg)
-        uri, experiment = cfg.tracking.uri, cfg.tracking.experiment
-        found = find_finished(uri, experiment, identity)
-        if found:
-            print(f"the same check is already recorded in MLflow run {found}")
-        else:
-            log_tables(
-                cfg,
-                "gradcheck",
-                {"gradcheck_table1": rows, "gradcheck_full": checks},
-                {"table1_max_abs_difference": worst_row, "full_max_relative_error": worst_full},
-                identity,
-            )
-    return ok
+    return passed(worst)
 
 
 def identity_tags(cfg: TrainConfig) -> dict[str, str]:

@@ -35,6 +35,11 @@ def compose(overrides: Sequence[str] = (), config_name: str = "config") -> DictC
         return hydra_compose(config_name, overrides=list(overrides))
 
 
+def config(overrides: Sequence[str] = ()) -> TrainConfig:
+    """The validated training config the command line ``overrides`` make."""
+    return to_config(compose(overrides))
+
+
 def training_overrides(overrides: Sequence[str], own_keys: set[str]) -> list[str]:
     """The command-line overrides meant for training: all but those whose top-level key
     belongs to the calling app (a sweep's ``n_trials``, the report's ``report.seeds``, Hydra's)."""

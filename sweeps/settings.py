@@ -7,22 +7,25 @@ settings it was made with (``fingerprint``) and ``study.resume`` refuses to mix 
 
 from __future__ import annotations
 
+import copy
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from hydra.errors import HydraException
-from omegaconf import OmegaConf
+from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from pipeline import train
 from pipeline.config import ConfigError, TrainConfig, to_config
 from pipeline.tracking.provenance import code_version
 from sweeps import space, storage
+from sweeps.original import Target
 from sweeps.space import SweepError
 
 OBJECTIVES = {"val_loss": "minimize", "val_accuracy": "maximize"}
-SAMPLERS = ("tpe", "random")
+SAMPLERS = ("tpe", "random", "grid")  # grid: every combination of categorical choices
 PRUNERS = ("median", "hyperband", "threshold", "none")
 
 
@@ -75,12 +78,13 @@ class Settings:
     seed: int
     sampler: str
     pruner: str
-    objective: str
+    objective: str  # a key of OBJECTIVES, or "distance" (to ``target``, for forensics)
     threshold: float
+    target: Target | None = None  # the original's row a forensic study measures against
 
     @property
     def direction(self) -> str:
-        return OBJECTIVES[self.objective]
+        return "minimize" if self.objective == "distance" else OBJECTIVES[self.objective]
 
     def space(self) -> tuple[list[space.Param], list[space.Param]]:
         """All params, and those sampled inside a part (the groups' are fixed per part)."""
@@ -143,9 +147,23 @@ def settings_from(cfg: Any, base_overrides: Sequence[str]) -> Settings:
     )
 
 
+@functools.lru_cache(maxsize=32)
+def _composed(overrides: tuple[str, ...]) -> DictConfig:
+    return train.compose(overrides)
+
+
 def compose_trial(s: Settings, values: dict[str, Any]) -> TrainConfig:
-    cfg = to_config(train.compose([*s.base_overrides, *space.as_overrides(values)]))
+    """The training config of one point of the space. Hydra composes the config groups a point
+    picks (``experiment``, ``regularizer``), once each; plain values are then set on a copy,
+    which makes checking a space of hundreds of points take a fraction of a second."""
+    groups = {k: v for k, v in values.items() if "." not in k}
+    raw = copy.deepcopy(_composed((*s.base_overrides, *space.as_overrides(groups))))
+    for key, value in values.items():
+        if "." in key:
+            OmegaConf.update(raw, key, value, merge=False)  # an unknown key raises (struct)
+    cfg = to_config(raw)
     cfg.trainer.progress = False  # one line per trial (see ``progress``), not one per epoch
+    cfg.tracking.figures = False  # the UI draws a trial's curves from its metrics
     if s.workers > 1 and cfg.trainer.threads is None:
         cfg.trainer.threads = 1  # two single-thread runs beat one two-thread run (bench)
     return cfg
@@ -170,6 +188,10 @@ def check(s: Settings) -> TrainConfig:
     except HydraException as err:
         raise ConfigError(str(err).splitlines()[0]) from None
     params, sampled = s.space()
+    if s.sampler == "grid" and any(p.type == "float" for p in sampled):
+        raise SweepError(
+            "study.sampler=grid is invalid for this space: it has float params; use tpe or random"
+        )
     first = next(space.corners(params, {}))
     for p in params:
         for value in p.extremes():

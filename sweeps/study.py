@@ -20,20 +20,21 @@ import signal
 import sys
 import warnings
 from collections.abc import Callable, Sequence
-from typing import Any
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from pipeline import cli, train
-from pipeline.fit import Diverged, Pruned
 from pipeline.tracking.store import StoreError, mask
 from sweeps import space, storage
-from sweeps.settings import Part, Settings, compose_trial, differences, fingerprint
+from sweeps.objective import DistancePruner, Objective, run_trial
+from sweeps.settings import Part, Settings, differences, fingerprint
 from sweeps.space import SweepError
 
 
 def make_pruner(s: Settings, max_epochs: int) -> optuna.pruners.BasePruner:
+    if s.pruner == "distance":
+        return DistancePruner(s.target)
     if s.pruner == "median":  # prune below the median of earlier trials at the same epoch
         return optuna.pruners.MedianPruner(n_startup_trials=4, n_warmup_steps=2)
     if s.pruner == "hyperband":
@@ -52,7 +53,7 @@ def open_study(
     storage_obj: optuna.storages.BaseStorage | None = None,
 ) -> optuna.Study:
     seed = s.seed + seed_offset  # each worker, and each resumption, draws its own samples
-    sampler = (
+    sampler = (  # a grid is enqueued (see ``enqueue_grid``): each ask takes the next one
         optuna.samplers.TPESampler(seed=seed, n_startup_trials=4)
         if s.sampler == "tpe"
         else optuna.samplers.RandomSampler(seed=seed)
@@ -89,10 +90,26 @@ def resume(s: Settings, max_epochs: int) -> list[tuple[Part, optuna.Study]]:
                     "those, or start a new study with study.name=<new name>"
                 )
             storage.fail_stale(study)
+            if s.sampler == "grid":
+                enqueue_grid(s, part, study)
         trials = study.get_trials(deepcopy=False)
         print(f"{part.name}: {budget_line(trials, s)}", flush=True)
         opened.append((part, study))
     return opened
+
+
+def enqueue_grid(s: Settings, part: Part, study: optuna.Study) -> None:
+    """Enqueue every combination of the space not yet done, running or waiting (under the
+    study's lock, so two launchers enqueue it once)."""
+    _, sampled = s.space()
+    present = [
+        t.params
+        for t in study.get_trials(deepcopy=False)
+        if storage.counted(t) or t.state in (TrialState.RUNNING, TrialState.WAITING)
+    ]
+    for combo in space.corners(sampled, {}):
+        if combo not in present:
+            study.enqueue_trial(combo)
 
 
 def budget_line(trials: Sequence[FrozenTrial], s: Settings) -> str:
@@ -122,68 +139,6 @@ def wants_more(trials: Sequence[FrozenTrial], s: Settings) -> bool:
     return not s.min_complete or complete + running < s.min_complete
 
 
-def trial_name(s: Settings, part: Part, number: int, values: dict[str, Any]) -> str:
-    """``lr_activation #3 relu lr=0.12``: short enough for the runs table."""
-    marks = [train.mark(k, v) for k, v in {**part.fixed, **values}.items()]
-    return " ".join([f"{s.sweep} #{number}", *marks])
-
-
-class Objective:
-    """One trial: compose, train with pruning, record in MLflow; returns the best epoch's
-    metric, raises ``TrialPruned``, or returns None for a trial that failed for a reason."""
-
-    def __init__(self, s: Settings, part: Part, parent_run_id: str | None) -> None:
-        self.s, self.part = s, part
-        self.sampled = s.space()[1]
-        self.parent_run_id = parent_run_id
-        self.outbox: str | None = None
-
-    def __call__(self, trial: optuna.Trial) -> float | None:
-        s = self.s
-        values = space.sample(trial, self.sampled, self.part.fixed)
-        cfg = compose_trial(s, {**self.part.fixed, **values})
-        cfg.tracking.run_name = trial_name(s, self.part, trial.number, values)
-
-        def report(epoch: int, metrics: dict[str, float]) -> None:
-            trial.report(metrics[s.objective], epoch)
-            if trial.should_prune():
-                raise Pruned(f"pruned at epoch {epoch}")
-
-        tags = {
-            "kind": "trial",
-            "optuna.study": self.part.name,
-            "optuna.trial": str(trial.number),
-            **{f"group.{k}": str(v) for k, v in self.part.fixed.items()},
-        }
-        try:
-            result = train.run(
-                cfg,
-                [report],
-                tags,
-                self.parent_run_id,
-                on_start=lambda run_id: trial.set_user_attr("mlflow_run_id", run_id),
-            )
-        except Diverged as err:  # a too-high learning rate: a result, not a crash
-            trial.set_user_attr("failed_reason", str(err))
-            return None
-        self.outbox = result.outbox
-        best = result.history[result.best_epoch - 1]
-        for key, value in {
-            "test_accuracy": result.test_accuracy,
-            "test_loss": result.test_loss,
-            "best_epoch": result.best_epoch,
-            "stopped_epoch": result.stopped_epoch,
-            "val_accuracy": best["val_accuracy"],
-            "val_loss": best["val_loss"],
-            "train_seconds": result.seconds,
-            "learned": result.learned,
-        }.items():
-            trial.set_user_attr(key, value)
-        if result.pruned:
-            raise optuna.TrialPruned(result.stop_reason)
-        return best[s.objective]
-
-
 def next_trial(s: Settings, study: optuna.Study, part: Part) -> optuna.Trial | None:
     """Count and ask under the study's lock: the budget holds across launchers."""
     with storage.lock(s.storage, study._storage, part.name):
@@ -198,26 +153,6 @@ def next_trial(s: Settings, study: optuna.Study, part: Part) -> optuna.Trial | N
                 study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
             raise
         return trial
-
-
-def run_trial(study: optuna.Study, trial: optuna.Trial, objective: Objective) -> FrozenTrial:
-    """Run one trial and tell the study its outcome; an interrupted one is failed without a
-    reason (so it runs again) before the interrupt goes on."""
-    try:
-        value = objective(trial)
-    except optuna.TrialPruned:
-        return study.tell(trial, state=TrialState.PRUNED)
-    except BaseException as err:
-        with contextlib.suppress(Exception):  # the interrupt may have cut a write short; if
-            # this fails too, the trial is failed as stale by the next command
-            trial.set_user_attr("interrupted", f"{type(err).__name__}: {err}"[:500])
-            study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
-        raise
-    finally:
-        storage.disown(trial)
-    if value is None:
-        return study.tell(trial, state=TrialState.FAIL)
-    return study.tell(trial, value)
 
 
 def work(

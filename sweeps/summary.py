@@ -36,7 +36,9 @@ def combined(studies: list[tuple[Part, optuna.Study]]) -> optuna.Study:
         return studies[0][1]
     first = studies[0][1]
     out = optuna.create_study(direction=first.direction, study_name=first.study_name)
-    out.set_metric_names(first.metric_names or ["objective"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        out.set_metric_names(first.metric_names or ["objective"])
     choices = {k: sorted({str(p.fixed[k]) for p, _ in studies}) for k in studies[0][0].fixed}
     for part, study in studies:
         for t in study.get_trials(deepcopy=False):
@@ -104,11 +106,11 @@ def write(studies: list[tuple[Part, optuna.Study]], folder: Path) -> tuple[pd.Da
     for name, plot in FIGURES.items():
         try:
             with warnings.catch_warnings():
-                warnings.simplefilter("ignore")  # Optuna marks these plots experimental
+                warnings.simplefilter("ignore")  # experimental plots; layouts that do not fit
                 ax = plot(whole)
-            fig = (ax.flat[0] if hasattr(ax, "flat") else ax).get_figure()
-            fig.set_size_inches(9, 5)
-            fig.savefig(folder / f"{name}.png", dpi=100, bbox_inches="tight")
+                fig = (ax.flat[0] if hasattr(ax, "flat") else ax).get_figure()
+                fig.set_size_inches(9, 5)
+                fig.savefig(folder / f"{name}.png", dpi=100, bbox_inches="tight")
             plt.close(fig)
         except (ValueError, RuntimeError, ZeroDivisionError) as err:
             skipped.append(f"{name}: {err}")

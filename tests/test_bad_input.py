@@ -16,7 +16,8 @@ import pytest
 
 from pipeline import gradcheck, train
 from sweeps import __main__ as sweeps_main
-from sweeps import report
+from sweeps import forensics
+from sweeps.report import __main__ as report
 from tests.conftest import free_port
 
 CLOSED = free_port()  # nothing listens here
@@ -26,6 +27,7 @@ COMMANDS: dict[str, Callable[[], object]] = {
     "sweeps": sweeps_main.main,
     "report": report.main,
     "gradcheck": gradcheck.main,
+    "forensics": forensics.main,
 }
 HYDRA = None  # Hydra's own composition error: no single line of ours, but no traceback
 
@@ -63,7 +65,8 @@ CASES = [
     ("sweeps", ["min_complete=-1"], "min_complete=-1 is invalid"),
     ("sweeps", ["workers=0"], "workers=0 is invalid"),
     ("sweeps", ["study.seed=-1"], "study.seed=-1 is invalid"),
-    ("sweeps", ["study.sampler=grid"], "study.sampler='grid' is invalid"),
+    ("sweeps", ["study.sampler=bayes"], "study.sampler='bayes' is invalid"),
+    ("sweeps", ["study.sampler=grid"], "study.sampler=grid is invalid for this space"),
     ("sweeps", ["study.pruner=always"], "study.pruner='always' is invalid"),
     ("sweeps", ["study.objective=accuracy"], "study.objective='accuracy' is invalid"),
     ("sweeps", ["study.name=a/b"], "study.name='a/b' is invalid"),
@@ -84,12 +87,20 @@ CASES = [
     ("report", ["report.presets=[relu,nope]"], "report.presets='nope' is invalid"),
     ("report", ["report.workers=-1"], "report.workers=-1 is invalid"),
     ("report", ["report.out=/proc/x"], "report.out='/proc/x' is not a writable folder"),
-    ("report", ["report.sweep=nope"], "report.sweep='nope' is invalid"),
-    ("report", ["report.sweep_pruner=foo"], "report.sweep_pruner='foo' is invalid"),
-    ("report", ["report.sweep_trials=-1"], "report.sweep_trials=-1 is invalid"),
+    ("report", ["report.tuning.sweep=nope"], "report.tuning.sweep='nope' is invalid"),
+    ("report", ["report.tuning.pruner=foo"], "report.tuning.pruner='foo' is invalid"),
+    ("report", ["report.tuning.trials=0"], "report.tuning.min_complete=6, trials=0 are invalid"),
+    ("report", ["report.tuning.trials=x"], "report.tuning.trials: Value 'x' of type 'str'"),
+    ("report", ["report.forensics.seeds=0"], "report.forensics.seeds=0 is invalid"),
+    ("report", ["report.forensics.rows=[nope]"], "report.forensics.rows='nope' is invalid"),
     ("report", ["report.force=maybe"], "report.force: Value 'maybe' is not a valid bool"),
     ("report", ["trainer.epochs=0"], "trainer.epochs=0 is invalid"),
     ("report", ["tracking.uri=foo://bar"], "tracking.uri=foo://bar is invalid"),
+    ("forensics", [], "experiment=custom is invalid: expected one of the report's experiments"),
+    ("forensics", ["experiment=l1", "forensics.seeds=0"], "forensics.seeds=0 is invalid"),
+    ("forensics", ["experiment=l1", "forensics.trials=x"], "forensics.trials: Value 'x'"),
+    ("forensics", ["experiment=l1", "forensics.storage=foo://x"], "study.storage=foo://x is"),
+    ("forensics", ["experiment=l1", "trainer.epochs=0"], "trainer.epochs=0 is invalid"),
     ("gradcheck", ["trainer.seed=-1"], "trainer.seed=-1 is invalid"),
     ("gradcheck", ["model.activation=swish"], "model.activation='swish' is invalid"),
 ]
@@ -97,20 +108,28 @@ CASES = [
 
 def invoke(name: str, args: list[str], tmp: Path, monkeypatch, capsys) -> tuple[object, str]:
     """Run a command in this process; return its exit code and everything it printed."""
-    monkeypatch.setattr(
-        sys,
-        "argv",
-        [name, *args, f"hydra.run.dir={tmp}/hydra", f"report.out={tmp}/reports"]
-        if name == "report" and not any(a.startswith("report.out") for a in args)
-        else [name, *args, f"hydra.run.dir={tmp}/hydra"],
-    )
+    own = {  # never the repository's own report folder or study journal
+        "report": f"report.out={tmp}/reports",
+        "sweeps": f"study.storage=journal:{tmp}/studies.journal",
+        "forensics": f"forensics.storage=journal:{tmp}/studies.journal",
+    }.get(name)
+    if own and not any(a.startswith(own.split("=")[0] + "=") for a in args):
+        args = [*args, own]
+    monkeypatch.setattr(sys, "argv", [name, *args, f"hydra.run.dir={tmp}/hydra"])
     with pytest.raises(SystemExit) as exited:
         COMMANDS[name]()
     out, err = capsys.readouterr()
     return exited.value.code, out + err
 
 
-@pytest.mark.parametrize(("name", "args", "expected"), CASES, ids=lambda v: str(v)[:40])
+@pytest.mark.parametrize(
+    ("name", "args", "expected"),
+    CASES,
+    ids=[
+        f"{i:02d}-{name}-{(args or ['none'])[-1].split('=')[0]}"
+        for i, (name, args, _) in enumerate(CASES)
+    ],
+)
 def test_bad_input_is_one_line(
     name: str,
     args: list[str],

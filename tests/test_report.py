@@ -1,7 +1,9 @@
-"""reproduce-report end to end on a small subset: files, tables, and reuse on a second run."""
+"""reproduce-report end to end on a small subset: sections in order, tables, the MLflow tree,
+and a second run that reuses everything and adds no run."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -13,13 +15,34 @@ from mlflow import MlflowClient
 from pipeline.config import ROOT
 from tests.conftest import new_store
 
-SECTIONS = [
+EXPERIMENTS = [
     "2 Softmax regression",
     "4 Momentum (tanh)",
     "5.1 L2, lambda 0.01",
     "5.2 L1, lambda 0.01",
     "6.1 Sigmoid",
     "6.2 ReLU",
+]
+SECTIONS = [
+    "Summary",
+    "The report's experiments over seeds",
+    "Where we differ from the original, and why",
+    "Gradient check (report section 3, Table 1)",
+    "Activations compared",
+    "Does L1 give sparser weights than L2?",
+    "What tuning gives",
+    "Setup",
+]
+SMALL = [
+    "data.max_train=2000",
+    "data.max_test=500",
+    "trainer.epochs=3",
+    "report.workers=2",
+    "report.tuning.trials=2",
+    "report.tuning.min_complete=1",
+    "report.forensics.rows=[l2]",
+    "report.forensics.max_grid=1",  # TPE ...
+    "report.forensics.trials=3",  # ... for three trials
 ]
 
 
@@ -29,59 +52,71 @@ def _migrated(tmp_path: Path, migrated_store: Path) -> None:
 
 
 def report(tmp: Path, *args: str) -> subprocess.CompletedProcess:
-    """``python -m sweeps.report`` on 2,000 images and 3 epochs, into a store under ``tmp``."""
+    """``python -m sweeps.report`` on a subset, into a store under ``tmp``."""
     cmd = [
         sys.executable,
         "-m",
         "sweeps.report",
-        "data.max_train=2000",
-        "data.max_test=500",
-        "trainer.epochs=3",
-        "report.workers=2",
         f"report.out={tmp}/reports",
         f"tracking.uri=sqlite:///{tmp}/store/mlflow.db",
         f"hydra.run.dir={tmp}/hydra",
         *args,
     ]
-    return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=900)
 
 
-def report_ok(tmp: Path) -> subprocess.CompletedProcess:
-    out = report(tmp, "report.seeds=2", "report.sweep_trials=3")
-    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
-    return out
-
-
-def training_runs(tmp: Path) -> list:
+def all_runs(tmp: Path) -> list:
     client = MlflowClient(f"sqlite:///{tmp}/store/mlflow.db")
-    runs = client.search_runs([e.experiment_id for e in client.search_experiments()])
-    return [r for r in runs if r.data.tags.get("kind") in ("report-run", "trial")]
+    return client.search_runs([e.experiment_id for e in client.search_experiments()])
 
 
 def test_report_end_to_end_then_reuse(tmp_path: Path) -> None:
-    first = report_ok(tmp_path)
+    first = report(tmp_path, *SMALL, "report.seeds=2")
+    assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
     assert "0 of 12 runs reused, training 12" in first.stdout
     folder = tmp_path / "reports"
     md = (folder / "report.md").read_text()
-    for section in SECTIONS:
-        assert section in md
-    assert "Table 1" in md and "Does L1 give sparser weights than L2?" in md
+    headings = re.findall(r"^## (.+)$", md, flags=re.M)
+    assert headings == SECTIONS  # the summary first, the setup last
+    for experiment in EXPERIMENTS:
+        assert experiment in md
+    assert "nan" not in md.lower()  # a missing number reads "-"
+    summary = md.split("## ")[1]
+    assert "Of the original's 6 experiments" in summary and "5.1 L2" in summary
+    assert "inside the 95% prediction interval" in md  # the verdict rule, where it is used
+    assert "l2: 3 of its 60 combinations tried (3 chosen by TPE)" in md
     html = (folder / "report.html").read_text()
-    assert html.count("data:image/png;base64,") >= 8 and "<table" in html
+    assert html.count("data:image/png;base64,") >= 9 and "<table" in html
     table = pd.read_csv(folder / "comparison.csv")
-    assert list(table["experiment"]) == SECTIONS
-    assert table["verdict"].isin(["within the seed spread", "better", "worse"]).all()
-    runs = pd.read_csv(folder / "runs.csv")
-    assert len(runs) == 12 and set(runs["seed"]) == {0, 1}
-    assert (folder / "figures" / "curves_relu.png").stat().st_size > 10_000
-    assert len(pd.read_csv(folder / "sweep_trials.csv")) == 3
-    before = {r.info.run_id for r in training_runs(tmp_path)}
-    assert len(before) == 12 + 3
+    assert list(table["experiment"]) == EXPERIMENTS
+    ranking = pd.read_csv(folder / "forensics_l2.csv")
+    assert "as it stands" in set(ranking["choices"]) and (ranking["seeds"] == 2).all()
+    tuning = pd.read_csv(folder / "tuning.csv")
+    assert set(tuning["experiment"]) == {"sigmoid", "momentum", "relu", "l1", "l2"}
+    assert (tuning["complete"] >= 1).all()
 
-    second = report_ok(tmp_path)
+    runs = all_runs(tmp_path)
+    (report_run,) = [r for r in runs if r.data.tags.get("kind") == "report"]
+    by_parent: dict[str, list] = {}
+    for r in runs:
+        by_parent.setdefault(r.data.tags.get("mlflow.parentRunId"), []).append(r)
+    children = by_parent[report_run.info.run_id]
+    groups = [r for r in children if r.data.tags.get("kind") == "group"]
+    studies = [r for r in children if r.data.tags.get("kind") == "study"]
+    assert sorted(g.info.run_name for g in groups) == sorted(
+        ["softmax", "momentum", "l2", "l1", "sigmoid", "relu"]
+    )
+    assert all(len(by_parent[g.info.run_id]) == 2 for g in groups)  # the seeds
+    assert len(studies) == 2  # the forensic search of l2, the tuning
+    assert {r.info.status for r in runs} <= {"FINISHED", "KILLED"}  # KILLED: pruned trials
+    trained = {r.info.run_id for r in runs}
+
+    second = report(tmp_path, *SMALL, "report.seeds=2")
+    assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]
     assert "12 of 12 runs reused, training 0" in second.stdout
-    assert "3 done of 3 trials" in second.stdout and "[worker" not in second.stdout
-    assert {r.info.run_id for r in training_runs(tmp_path)} == before
+    assert "[worker" not in second.stdout and "training 0" in second.stdout
+    assert "the report is unchanged since MLflow run" in second.stdout
+    assert {r.info.run_id for r in all_runs(tmp_path)} == trained  # not one new run
     assert pd.read_csv(folder / "comparison.csv").equals(table)
 
 
@@ -89,17 +124,22 @@ def test_a_failed_run_still_writes_the_report_and_exits_nonzero(tmp_path: Path) 
     # lr 1e4 makes the ReLU network diverge; softmax regression stays finite (log-sum-exp)
     out = report(
         tmp_path,
+        "data.max_train=2000",
+        "data.max_test=500",
+        "trainer.epochs=3",
         "report.seeds=1",
-        "report.sweep_trials=0",
+        "report.tuning.sweep=null",
         "report.presets=[relu,softmax]",
         "optimizer.lr=1e4",
     )
     assert out.returncode == 1
-    assert "relu seed 0: Diverged: loss is no longer finite" in out.stderr
+    (line,) = out.stderr.strip().splitlines()
+    assert "1 run(s) failed" in line and "relu seed 0: Diverged: loss is no longer finite" in line
     md = (tmp_path / "reports" / "report.md").read_text()
     assert "## Failed runs" in md and "2 Softmax regression" in md
-    client = MlflowClient(f"sqlite:///{tmp_path}/store/mlflow.db")
-    runs = client.search_runs([e.experiment_id for e in client.search_experiments()])
-    status = {r.data.tags.get("preset", r.info.run_name): r.info.status for r in runs}
-    assert status["relu"] == "FAILED" and status["softmax"] == "FINISHED"
-    assert status["report"] == "FAILED"
+    status = {
+        r.data.tags.get("preset", r.data.tags.get("kind")): r.info.status
+        for r in all_runs(tmp_path)
+        if r.data.tags.get("kind") in ("report-run", "report")
+    }
+    assert status == {"relu": "FAILED", "softmax": "FINISHED", "report": "FAILED"}

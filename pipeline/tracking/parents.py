@@ -30,6 +30,7 @@ class ParentRun:
         name: str,
         tags: dict[str, str],
         join_run_id: str | None = None,
+        export: bool = True,
     ) -> None:
         self.client, experiment_id = store.open_experiment(uri, experiment)
         self.run_id = join_run_id and self._join(join_run_id)
@@ -37,7 +38,8 @@ class ParentRun:
             tags = {**provenance(), **tags, **owner_tags()}
             run = self.client.create_run(experiment_id, run_name=name, tags=tags)
             self.run_id = run.info.run_id
-        os.environ[PARENT_RUN_ENV] = self.run_id
+        if export:  # children started from here on attach to it
+            os.environ[PARENT_RUN_ENV] = self.run_id
         lifecycle.HEARTBEAT.add(self.run_id, beat(self.client, self.run_id))
         self._ended = False
         atexit.register(self.end, "KILLED")

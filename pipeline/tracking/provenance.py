@@ -10,7 +10,7 @@ from functools import cache
 from importlib import metadata
 from pathlib import Path
 
-from pipeline.config import ROOT
+from pipeline.config import ROOT, TrainConfig
 
 CORE_ENTRY = "fit"  # the training loop; the core is it and every pipeline module it imports
 
@@ -88,3 +88,15 @@ def source_tags(entry_point: str) -> dict[str, str]:
     if remote:
         tags["mlflow.source.git.repoURL"] = remote
     return tags
+
+
+def identity(cfg: TrainConfig) -> dict[str, str]:
+    """What makes two runs the same computation: every training key, the data and the core's
+    code. Runs carry these as tags, so a finished one is found instead of trained again."""
+    from pipeline.data import digest
+
+    return {
+        "config_hash": cfg.training_hash(),
+        "data.digest": digest(cfg.data),
+        "code_version": code_version(),
+    }

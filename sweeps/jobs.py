@@ -1,0 +1,176 @@
+"""Training runs by the dozen: reused when a FINISHED run holds the same computation, else
+trained in a pool of processes, each run a child of its group's parent run.
+
+A job is a list of training overrides and the group it belongs to ("relu", "l2 scale=sum").
+Two runs are the same computation when their config hash (every training key), data digest
+and core code version agree; only FINISHED runs are reused. The pool runs one process per
+core with one BLAS thread each (the benchmark's best throughput), longest jobs first, and its
+workers die with it.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from dataclasses import dataclass, field
+from multiprocessing import get_context
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from pipeline import cli, train
+from pipeline.config import TrainConfig, to_config
+from pipeline.tracking import store
+from pipeline.tracking.parents import ParentRun
+from pipeline.tracking.provenance import identity
+from pipeline.tracking.runs import find_finished, run_artifact
+
+Key = tuple[str, int]  # (group, seed)
+RESULT_METRICS = ("test_accuracy", "test_loss", "best_epoch", "stopped_epoch", "best_val_loss")
+
+
+@dataclass(frozen=True)
+class Job:
+    overrides: tuple[str, ...]
+    tags: dict[str, str] = field(default_factory=dict)
+
+    def config(self) -> TrainConfig:
+        return to_config(train.compose(self.overrides))
+
+
+def _train(overrides: tuple[str, ...], tags: dict, threads: int | None, parent: str) -> str:
+    """In a pool worker: one training run, recorded in MLflow; returns its run id."""
+    cfg = to_config(train.compose(overrides))
+    cfg.trainer.threads = threads
+    cfg.trainer.progress = False
+    with cli.job():
+        return train.run(cfg, (), tags, parent).run_id
+
+
+def group_parent(
+    cfg: TrainConfig, group: str, tags: dict[str, str], parent: str | None
+) -> ParentRun:
+    """The parent run of a group of seeds: found by its identity (so every report and every
+    resumption shares it), or created; under ``parent`` (a report, a study) if given."""
+    same = {**identity(cfg), "config_hash": cfg.training_hash(without=("trainer.seed",))}
+    same["kind"] = "group"
+    client, experiment_id = store.open_experiment(cfg.tracking.uri, cfg.tracking.experiment)
+    terms = " and ".join(f"tags.`{k}` = '{v}'" for k, v in same.items())
+    found = client.search_runs([experiment_id], terms, max_results=1)
+    run = ParentRun(
+        cfg.tracking.uri,
+        cfg.tracking.experiment,
+        group,
+        {**tags, **same},  # a group is kind "group", whatever its runs are
+        join_run_id=found[0].info.run_id if found else None,
+        export=False,
+    )
+    if parent:
+        client.set_tag(run.run_id, "mlflow.parentRunId", parent)
+    return run
+
+
+def ensure(
+    jobs: dict[Key, Job], workers: int, force: bool = False, parent: str | None = None
+) -> tuple[dict[Key, str], dict[Key, str], int]:
+    """A FINISHED run for every job: reused, or trained now. Returns the run ids, the errors
+    of the jobs that failed, and how many runs were reused."""
+    configs = {key: job.config() for key, job in jobs.items()}
+    done: dict[Key, str] = {}
+    for key, cfg in configs.items():
+        found = (
+            None
+            if force
+            else find_finished(cfg.tracking.uri, cfg.tracking.experiment, identity(cfg))
+        )
+        if found:
+            done[key] = found
+    todo = {k: j for k, j in jobs.items() if k not in done}
+    print(f"{len(done)} of {len(jobs)} runs reused, training {len(todo)}", flush=True)
+    if not todo:
+        return done, {}, len(done)
+    parents = {
+        group: group_parent(configs[key], group, jobs[key].tags, parent)
+        for key in todo
+        for group in [key[0]]
+    }
+    try:
+        trained, errors = _pool(todo, configs, workers, {g: p.run_id for g, p in parents.items()})
+    except BaseException as err:
+        for p in parents.values():
+            p.end("KILLED" if isinstance(err, KeyboardInterrupt) else "FAILED")
+        raise
+    for p in parents.values():
+        p.end("FINISHED")
+    return {**done, **trained}, errors, len(done)
+
+
+def _pool(
+    todo: dict[Key, Job], configs: dict[Key, TrainConfig], workers: int, parents: dict[str, str]
+) -> tuple[dict[Key, str], dict[Key, str]]:
+    trained: dict[Key, str] = {}
+    errors: dict[Key, str] = {}
+    threads = 1 if workers > 1 else None
+    # longest first: networks with hidden layers before softmax regression
+    order = sorted(todo, key=lambda k: (not configs[k].model.hidden, k))
+    start = time.monotonic()
+    with ProcessPoolExecutor(
+        workers,
+        mp_context=get_context("spawn"),
+        initializer=cli.pool_worker,
+        initargs=(os.getpid(),),
+    ) as pool:
+        pending: dict[Future, Key] = {
+            pool.submit(_train, todo[k].overrides, todo[k].tags, threads, parents[k[0]]): k
+            for k in order
+        }
+        try:
+            while pending:
+                finished, _ = wait(pending, return_when=FIRST_COMPLETED)
+                for future in finished:
+                    key = pending.pop(future)
+                    try:
+                        trained[key] = future.result()
+                        status = "done"
+                    except Exception as err:
+                        errors[key] = f"{type(err).__name__}: {err}"
+                        status = f"FAILED ({errors[key]})"
+                    elapsed = time.monotonic() - start
+                    n = len(trained) + len(errors)
+                    print(
+                        f"[{n}/{len(todo)}] {key[0]} seed {key[1]} {status}  {elapsed:.0f}s "
+                        f"elapsed, ~{elapsed / n * len(pending):.0f}s left",
+                        flush=True,
+                    )
+        except KeyboardInterrupt:  # Ctrl-C reached the workers too; SIGTERM only us
+            pool.shutdown(wait=False, cancel_futures=True)
+            for process in list(pool._processes.values()):  # no public handle on them
+                process.terminate()  # each ends its run KILLED
+            raise
+    return trained, errors
+
+
+def collect(
+    run_ids: dict[Key, str], uri: str | None, weights: bool = False
+) -> tuple[pd.DataFrame, dict[Key, pd.DataFrame], dict[Key, np.ndarray]]:
+    """Metrics, per-epoch history and (on request) the weights of every run, from MLflow."""
+    from pipeline.artifacts import load_model
+
+    client = store.client(uri)
+    rows: list[dict[str, Any]] = []
+    histories: dict[Key, pd.DataFrame] = {}
+    thetas: dict[Key, np.ndarray] = {}
+    for (group, seed), run_id in sorted(run_ids.items()):
+        run = client.get_run(run_id)
+        rows.append(
+            {"group": group, "seed": seed, "run_id": run_id}
+            | {k: run.data.metrics.get(k, np.nan) for k in RESULT_METRICS}
+            | {"parent": run.data.tags.get("mlflow.parentRunId")}
+        )
+        histories[group, seed] = pd.read_csv(run_artifact(run_id, "history.csv", uri))
+        if weights:
+            net = load_model(run_artifact(run_id, "model.npz", uri))
+            thetas[group, seed] = net.theta[: net.n_weights].copy()
+    return pd.DataFrame(rows), histories, thetas

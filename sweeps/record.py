@@ -1,0 +1,95 @@
+"""A study in MLflow: one parent run (shared by launchers and resumptions) whose children are
+the trials, holding the trials table, Optuna's figures and the study's counts."""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import optuna
+
+from pipeline.config import TrainConfig
+from pipeline.tracking.parents import ParentRun
+from pipeline.tracking.runs import end_status
+from pipeline.tracking.store import mask
+from sweeps import settings, storage, summary
+
+
+def parent_run(
+    s: settings.Settings, studies: list[tuple[settings.Part, optuna.Study]], cfg: TrainConfig
+) -> ParentRun:
+    """The sweep's one parent run: joined if it exists (another launcher, or an earlier
+    invocation), else created; its id is kept on every part of the study."""
+    part, first = studies[0]
+    with storage.lock(s.storage, first._storage, part.name):
+        parent = ParentRun(
+            cfg.tracking.uri,
+            cfg.tracking.experiment,
+            f"study {s.name}",
+            {
+                "kind": "study",
+                "optuna.study": s.name,
+                "optuna.storage": mask(s.storage),
+                "optuna.sampler": s.sampler,
+                "optuna.pruner": s.pruner,
+                "optuna.seed": str(s.seed),
+                "optuna.objective": s.objective,
+                "optuna.sweep": s.sweep,
+            },
+            join_run_id=first.user_attrs.get("mlflow_parent_run_id"),
+        )
+        for _, study in studies:
+            study.set_user_attr("mlflow_parent_run_id", parent.run_id)
+    return parent
+
+
+def end_parent(s: settings.Settings, studies: list, parent: ParentRun, status: str) -> None:
+    part, first = studies[0]
+    with storage.lock(s.storage, first._storage, part.name):
+        parent.end(status)
+
+
+@contextmanager
+def study_run(
+    s: settings.Settings, studies: list[tuple[settings.Part, optuna.Study]], cfg: TrainConfig
+) -> Iterator[ParentRun | None]:
+    """The study's parent run around its trials (None without tracking): ended KILLED or
+    FAILED if they are, else given the summary and ended FINISHED (by the last launcher)."""
+    if not cfg.tracking.enabled:
+        yield None
+        return
+    parent = parent_run(s, studies, cfg)
+    try:
+        yield parent
+        log_summary(parent, studies)
+    except BaseException as err:
+        end_parent(s, studies, parent, end_status(err))
+        raise
+    end_parent(s, studies, parent, "FINISHED")
+
+
+def log_summary(parent: ParentRun, studies: list[tuple[settings.Part, optuna.Study]]) -> None:
+    """The trials table and Optuna's figures on the parent run, and the sweep's counts as
+    metrics whose step is the number of finished trials, so every resumption appends."""
+    from mlflow.entities import Metric
+
+    with tempfile.TemporaryDirectory() as tmp:
+        table, skipped = summary.write(studies, Path(tmp))
+        parent.client.log_artifacts(parent.run_id, tmp)
+    counts = table["state"].value_counts() if not table.empty else {}
+    metrics = {f"n_{k.lower()}": float(v) for k, v in dict(counts).items()}
+    done = table[table["state"] == "COMPLETE"] if not table.empty else table
+    if "objective" in done and not done.empty:
+        direction = studies[0][1].direction.name.lower()
+        best = done["objective"].min() if direction == "minimize" else done["objective"].max()
+        metrics["best_value"] = float(best)
+    step = int(sum(counts.get(k, 0) for k in ("COMPLETE", "PRUNED", "FAIL")))
+    now = int(time.time() * 1000)
+    parent.client.log_batch(
+        parent.run_id, metrics=[Metric(k, v, now, step) for k, v in metrics.items()]
+    )
+    for note in skipped:
+        print(f"figure skipped: {note}")

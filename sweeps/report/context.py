@@ -1,0 +1,83 @@
+"""Everything the report's sections read, gathered in the order the work allows.
+
+1. the gradient check; 2. the experiments over seeds (reused or trained); 3. for each
+experiment outside the seed spread, the forensic search and its best three over seeds; 4. the
+tuning study and its winners over seeds. Every training anywhere is reused when a FINISHED run
+of the same computation exists, so a second report trains nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from pipeline import gradcheck
+from sweeps import forensics, jobs, tuning
+from sweeps.original import NO_VERDICT, ROWS, WITHIN, verdict
+from sweeps.report.plan import Plan
+
+
+@dataclass
+class Context:
+    plan: Plan
+    figures: Path  # where sections draw (inside the new report's folder)
+    gradcheck: pd.DataFrame
+    runs: pd.DataFrame  # one row per (preset, seed): run id and test metrics
+    histories: dict[jobs.Key, pd.DataFrame]
+    weights: dict[jobs.Key, np.ndarray]
+    comparison: pd.DataFrame  # one row per experiment: the original against ours
+    reused: int
+    errors: dict[jobs.Key, str] = field(default_factory=dict)
+    findings: list[forensics.Finding] = field(default_factory=list)
+    tuning: tuning.Tuning | None = None
+
+    @property
+    def seeds(self) -> list[int]:
+        return list(range(self.plan.r.seeds))
+
+
+def compare(runs: pd.DataFrame) -> pd.DataFrame:
+    """One row per experiment: the original's numbers beside ours and the verdict (the rule is
+    ``original.verdict``: the original inside the 95% prediction interval of our seeds)."""
+    rows = []
+    for preset, row in ROWS.iterrows():
+        ours = runs[runs["group"] == preset].sort_values("seed")
+        if ours.empty:
+            continue
+        acc = ours["test_accuracy"].to_numpy() * 100
+        rows.append(
+            {
+                "preset": preset,
+                "experiment": row["section"],
+                "original acc %": row["accuracy"] * 100,
+                "ours acc % (mean)": round(acc.mean(), 2),
+                "ours acc % (sd)": round(acc.std(ddof=1), 2) if len(acc) > 1 else np.nan,
+                "ours acc % (seeds)": " / ".join(f"{a:.2f}" for a in acc),
+                "diff (points)": round(acc.mean() - row["accuracy"] * 100, 2),
+                "verdict": verdict(acc, row["accuracy"] * 100),
+                "original loss": row["loss"],
+                "ours loss": round(ours["test_loss"].mean(), 4),
+                "original stop epoch": row["stop_epoch"],
+                "ours stop epochs": " / ".join(str(int(e)) for e in ours["stopped_epoch"]),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def gather(plan: Plan, figures: Path, parent: str | None) -> Context:
+    """Do (or reuse) all the work; ``parent`` is the run new group runs hang under, if any."""
+    grad = pd.DataFrame(gradcheck.recorded(plan.gradcheck)[0])
+    run_ids, errors, reused = jobs.ensure(plan.experiments, plan.workers, plan.r.force, parent)
+    runs, histories, weights = jobs.collect(run_ids, plan.first.tracking.uri, weights=True)
+    ctx = Context(plan, figures, grad, runs, histories, weights, compare(runs), reused, errors)
+    outside = ctx.comparison[~ctx.comparison["verdict"].isin([WITHIN, NO_VERDICT])]
+    for preset in outside["preset"]:
+        if preset in plan.forensics:
+            finding = forensics.search(preset, plan.forensics[preset], plan.r.seeds, parent)
+            ctx.findings.append(finding)
+    if plan.tuning is not None:
+        ctx.tuning = tuning.tune(plan.tuning, runs, plan.r.seeds, parent)
+    return ctx

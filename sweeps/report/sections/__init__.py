@@ -1,0 +1,28 @@
+"""The report's sections, in the order a reader meets them: each is a function of the shared
+``Context`` returning its ``Section`` (or None when it has nothing to say)."""
+
+from __future__ import annotations
+
+from sweeps.report.sections import (
+    activations,
+    differences,
+    experiments,
+    failures,
+    gradcheck,
+    setup,
+    sparsity,
+    summary,
+    tuning,
+)
+
+SECTIONS = [
+    summary.section,
+    experiments.section,
+    differences.section,
+    gradcheck.section,
+    activations.section,
+    sparsity.section,
+    tuning.section,
+    failures.section,
+    setup.section,
+]

@@ -1,0 +1,203 @@
+"""What tuning gives: each experiment's hand-picked learning rate (and lambda) against the best
+a fair search finds, both over seeds.
+
+The search is one study per experiment (the ``tune`` space groups by ``experiment``), each run
+until ``min_complete`` trials are complete (at most ``trials``), so every activation and every
+regularizer gets the same guaranteed budget, whatever the sampler prefers. A trial that never
+learned (near chance) is counted but is never a group's best. Each group's best is retrained
+over the report's seeds (seed 0 is the trial itself, reused) and set against the hand-picked
+runs with Welch's t-test (``original.welch``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import optuna
+import pandas as pd
+from omegaconf import OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from pipeline import cli, train
+from pipeline.config import CONF_DIR, ConfigError
+from pipeline.tracking.provenance import code_version
+from sweeps import jobs, record, settings, space, summary
+from sweeps import study as st
+from sweeps.original import welch
+
+
+@dataclass
+class TuningSchema:
+    """``report.tuning.*`` (``conf/report.yaml``)."""
+
+    sweep: str | None = "tune"  # null: no tuning
+    min_complete: int = 6  # per experiment: complete trials that learned something
+    trials: int = 14  # per experiment, at most
+    pruner: str = "median"
+
+
+def options(cfg: Any) -> TuningSchema:
+    try:
+        o: TuningSchema = OmegaConf.to_object(
+            OmegaConf.merge(OmegaConf.structured(TuningSchema), cfg)
+        )
+    except OmegaConfBaseException as err:
+        raise ConfigError(f"report.tuning.{err.full_key}: {str(err).splitlines()[0]}") from None
+    if o.min_complete < 0 or o.trials < 1 or o.min_complete > o.trials:
+        raise ConfigError(
+            f"report.tuning.min_complete={o.min_complete}, trials={o.trials} are invalid: "
+            "expected 0 <= min_complete <= trials"
+        )
+    known = sorted(p.stem for p in (Path(CONF_DIR) / "sweep").glob("*.yaml"))
+    if o.sweep is not None and o.sweep not in known:
+        raise ConfigError(f"report.tuning.sweep={o.sweep!r} is invalid: expected one of {known}")
+    if o.pruner not in settings.PRUNERS:
+        raise ConfigError(
+            f"report.tuning.pruner={o.pruner!r} is invalid: one of {settings.PRUNERS}"
+        )
+    return o
+
+
+def study_settings(
+    base: list[str], o: TuningSchema, workers: int, presets: list[str]
+) -> settings.Settings | None:
+    """The tuning study of the report's experiments that its space knows (None if none),
+    named after everything that defines it, so another report never resumes it."""
+    if o.sweep is None:
+        return None
+    space_cfg = train.compose([f"sweep={o.sweep}"], config_name="sweeps").sweep
+    known = list(space_cfg.params.get("experiment", {}).get("choices", []))
+    chosen = [p for p in known if p in presets]
+    if not chosen:
+        return None
+    key = hashlib.sha256(" ".join([*base, *chosen, code_version()]).encode()).hexdigest()[:8]
+    raw = train.compose(
+        [
+            f"sweep={o.sweep}",
+            f"sweep.params.experiment.choices=[{','.join(chosen)}]",
+            f"n_trials={o.trials}",
+            f"min_complete={o.min_complete}",
+            f"workers={workers}",
+            f"study.pruner={o.pruner}",
+            f"study.name={o.sweep}-{key}",
+            *base,
+        ],
+        config_name="sweeps",
+    )
+    s = settings.settings_from(raw, base)
+    if s.groups != ("experiment",):
+        raise ConfigError(f"sweep {s.sweep!r} must group by experiment (groups: [experiment])")
+    return s
+
+
+@dataclass
+class Tuning:
+    s: settings.Settings
+    trials: pd.DataFrame  # every trial of every group
+    best: pd.DataFrame  # per experiment: its best trial and both sides over seeds
+    importances: pd.DataFrame  # what matters, across experiments and within the penalised ones
+    parent_run_id: str | None
+
+
+def tune(s: settings.Settings, hand_picked: pd.DataFrame, seeds: int, parent: str | None) -> Tuning:
+    """Run (or resume) the study, then retrain each group's best over ``seeds`` seeds."""
+    cfg = train.config(s.base_overrides)
+    studies = st.resume(s, cfg.trainer.epochs)
+    with record.study_run(s, studies, cfg) as study_parent:
+        if study_parent and parent:
+            study_parent.client.set_tag(study_parent.run_id, "mlflow.parentRunId", parent)
+        st.run_workers(s, study_parent and study_parent.run_id, cfg.trainer.epochs)
+    trials = summary.trials_table(studies)
+    best = winners(s, studies, trials, hand_picked, seeds, study_parent and study_parent.run_id)
+    return Tuning(s, trials, best, importances(studies), study_parent and study_parent.run_id)
+
+
+def winners(
+    s: settings.Settings,
+    studies: list,
+    trials: pd.DataFrame,
+    hand_picked: pd.DataFrame,
+    seeds: int,
+    parent: str | None,
+) -> pd.DataFrame:
+    """Each experiment's best trial that learned, over seeds, against its hand-picked runs."""
+    best = summary.best_by(trials, "experiment", s.direction)
+    todo = {}
+    for _, row in best.iterrows():
+        values = {
+            k: row[k] for k in ("optimizer.lr", "regularizer.lam") if k in row and pd.notna(row[k])
+        }
+        overrides = (
+            *s.base_overrides,
+            f"experiment={row['experiment']}",
+            *space.as_overrides(values),
+        )
+        for seed in range(seeds):
+            todo[f"tuned {row['experiment']}", seed] = jobs.Job(
+                (*overrides, f"trainer.seed={seed}"), {"kind": "tuned-run"}
+            )
+    run_ids, errors, _ = jobs.ensure(todo, s.workers, parent=parent)
+    if errors:
+        raise cli.WorkFailed("; ".join(f"{k[0]} seed {k[1]}: {e}" for k, e in errors.items()))
+    runs = (
+        jobs.collect(run_ids, train.config(s.base_overrides).tracking.uri)[0] if run_ids else None
+    )
+    rows = []
+    for part, _ in studies:
+        experiment = part.fixed["experiment"]
+        group = trials[trials["experiment"] == experiment]
+        complete = group[group["state"] == "COMPLETE"]
+        learned = complete[complete["learned"].astype(bool)] if "learned" in complete else complete
+        mine = hand_picked[hand_picked["group"] == experiment]["test_accuracy"].to_numpy() * 100
+        row: dict[str, Any] = {
+            "experiment": experiment,
+            "trials": len(group),
+            "complete": len(complete),
+            "never learned": len(complete) - len(learned),
+            "hand-picked acc % (mean)": round(mine.mean(), 2) if len(mine) else np.nan,
+            "hand-picked acc % (sd)": round(mine.std(ddof=1), 2) if len(mine) > 1 else np.nan,
+        }
+        if not learned.empty and runs is not None:
+            top = best[best["experiment"] == experiment].iloc[0]
+            tuned = runs[runs["group"] == f"tuned {experiment}"]["test_accuracy"].to_numpy() * 100
+            test = welch(tuned, mine)
+            row |= {
+                "tuned lr": top["optimizer.lr"],
+                "tuned lambda": top.get("regularizer.lam", np.nan),
+                "tuned acc % (mean)": round(tuned.mean(), 2),
+                "tuned acc % (sd)": round(tuned.std(ddof=1), 2) if len(tuned) > 1 else np.nan,
+                "gain (points)": round(test.diff, 2),
+                "p (Welch)": test.p,
+                "verdict": test.verdict,
+            }
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def importances(studies: list) -> pd.DataFrame:
+    """Optuna's parameter importances (fANOVA) across experiments (the experiment itself
+    against the learning rate), and within each penalised experiment (lr against lambda)."""
+    rows = []
+    scopes = [("all experiments", summary.combined(studies))]  # lambda is not in all: left out
+    scopes += [
+        (p.fixed["experiment"], study)
+        for p, study in studies
+        if "regularizer.lam" in study.best_params
+    ]
+    for scope, study in scopes:
+        done = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+        if len(done) < 2:
+            continue
+        shared = set.intersection(*(set(t.params) for t in done))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            found = optuna.importance.get_param_importances(study, params=sorted(shared))
+        rows += [
+            {"scope": scope, "parameter": k, "importance": round(v, 3)} for k, v in found.items()
+        ]
+    return pd.DataFrame(rows)
