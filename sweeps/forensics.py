@@ -164,8 +164,8 @@ def search(preset: str, s: settings.Settings, seeds: int, parent: str | None) ->
 def choices_label(s: settings.Settings, params: dict[str, Any]) -> str:
     """What a combination changes from the experiment as it stands ("as it stands" if
     nothing): ``init=normal monitor=val_objective``."""
-    defaults = {k: v["choices"][0] for k, v in s.params.items()}
-    changed = {k: v for k, v in params.items() if defaults.get(k) != v}
+    stands = train.config(s.base_overrides).flat()
+    changed = {k: v for k, v in active(s, params).items() if stands.get(k) != v}
     return " ".join(train.mark(k, v) for k, v in changed.items()) or "as it stands"
 
 
@@ -220,11 +220,12 @@ def rerun_best(
                 "test acc % (sd)": round(100 * acc.std(ddof=1), 2) if len(group) > 1 else np.nan,
                 "test loss (mean)": round(loss.mean(), 4),
                 "stop epochs": " / ".join(str(int(e)) for e in stop),
-                "distance": round(s.target.distance(acc.mean(), loss.mean(), stop.mean()), 2),
+                "distance": s.target.distance(acc.mean(), loss.mean(), stop.mean()),
                 "run ids": " ".join(group["run_id"]),
             }
         )
-    return pd.DataFrame(rows).sort_values("distance").reset_index(drop=True)
+    ranked = pd.DataFrame(rows).sort_values("distance").reset_index(drop=True)
+    return ranked.assign(distance=ranked["distance"].round(3))
 
 
 def active(s: settings.Settings, params: dict[str, Any]) -> dict[str, Any]:
