@@ -10,6 +10,7 @@ terminal) are one line too, after every open record has been ended KILLED.
 from __future__ import annotations
 
 import ctypes
+import logging
 import os
 import signal
 import sys
@@ -21,7 +22,7 @@ from typing import Any, TypeVar
 from hydra.experimental.callback import Callback
 from omegaconf import OmegaConf
 
-from pipeline.config import ConfigError
+from pipeline.config import CONF_DIR, ConfigError
 from pipeline.data import DataError
 from pipeline.fit import Diverged
 from pipeline.tracking.store import StoreError, mask
@@ -35,6 +36,19 @@ ONE_LINE_ERRORS = (ConfigError, DataError, StoreError, Diverged, WorkFailed)
 SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 T = TypeVar("T")
 
+
+def _groups(*skip: str) -> str:
+    """The config groups a command's ``--help`` lists, with their options (``${groups:sweep}``
+    leaves out the sweep spaces of a command that has none)."""
+    lines = []
+    for folder in sorted(p for p in Path(CONF_DIR).iterdir() if p.is_dir()):
+        if folder.name not in (*skip, "hydra"):
+            options = ", ".join(sorted(p.stem for p in folder.glob("*.yaml")))
+            lines.append(f"  {folder.name:<12} {options}")
+    return "\n".join(lines)
+
+
+OmegaConf.register_new_resolver("groups", _groups, replace=True)
 # hydra.run.dir ends in the pid: commands started in the same second get their own folders.
 # Cached like ${now:}, so a multirun's jobs (in other processes too) share the launcher's.
 OmegaConf.register_new_resolver("pid", os.getpid, use_cache=True, replace=True)
@@ -117,10 +131,12 @@ class MaskSecrets(Callback):
 _busy = False  # a pool worker is running a job (see ``pool_worker``)
 
 
-def pool_worker(parent_pid: int) -> None:
-    """Initializer of a process-pool worker: it dies with its parent; a signal interrupts the
-    job at hand (its run ends KILLED, once) and ends an idle worker without a word."""
+def pool_worker(parent_pid: int, log_file: str | None = None) -> None:
+    """Initializer of a process-pool worker: it dies with its parent, logs as it does; a
+    signal interrupts the job at hand (its run ends KILLED, once) and ends an idle worker
+    without a word."""
     die_with_parent(parent_pid)
+    worker_logging(log_file)
 
     def handler(signum: int, frame: Any) -> None:
         _ignore_repeats()
@@ -141,3 +157,28 @@ def job() -> Iterator[None]:
         yield
     finally:
         _busy = False
+
+
+def job_log() -> str | None:
+    """The running Hydra job's log file, which workers append to (None outside Hydra)."""
+    from hydra.core.hydra_config import HydraConfig
+
+    if not HydraConfig.initialized():
+        return None
+    hydra = HydraConfig.get()
+    return str(Path(hydra.runtime.output_dir) / f"{hydra.job.name}.log")
+
+
+def worker_logging(log_file: str | None) -> None:
+    """A spawned worker logs as its command does: plain lines on the console, and into the
+    command's job log (appended; a line is one write)."""
+    console = logging.StreamHandler(sys.stdout)
+    console.setFormatter(logging.Formatter("%(message)s"))
+    handlers: list[logging.Handler] = [console]
+    if log_file:
+        file = logging.FileHandler(log_file)
+        file.setFormatter(logging.Formatter("[%(asctime)s][%(name)s][%(levelname)s] %(message)s"))
+        handlers.append(file)
+    logging.basicConfig(level=logging.INFO, handlers=handlers, force=True)
+    for noisy in ("mlflow", "alembic", "optuna", "matplotlib"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)

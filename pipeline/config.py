@@ -107,6 +107,7 @@ class TrackingConfig:
     run_name: str | None = None
     log_weights: bool = True
     figures: bool = True  # curves and confusion matrix (a sweep's trials skip them: see the UI)
+    model: bool = True  # the network as an MLflow model, servable (a sweep's trials skip it)
     outbox: str | None = None  # where a run's record is kept if the store goes away mid-run
 
 

@@ -79,13 +79,16 @@ class Arrays:
 
 @dataclass(frozen=True)
 class Dataset:
-    """The three splits, and the digest that identifies the files they came from."""
+    """The three splits, the digest that identifies the files they came from, and what a
+    served model needs to prepare raw pixels the same way (``stats``, raw ``examples``)."""
 
     train: Arrays
     val: Arrays
     test: Arrays
     digest: str
     name: str
+    stats: tuple[float, float] | None  # the training split's pixel mean and sd (train_stats)
+    examples: np.ndarray  # the first test images as raw pixels, rows of 0-255
 
 
 def digest(cfg: DataConfig) -> str:
@@ -168,4 +171,6 @@ def load(cfg: DataConfig, dtype: str = "float32") -> Dataset:
         test=arrays(test_images, test_labels),
         digest=data_digest,
         name=cfg.name,
+        stats=stats,
+        examples=test_images[:5].reshape(min(5, len(test_images)), -1).copy(),
     )

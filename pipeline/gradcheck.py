@@ -9,6 +9,7 @@ the order of the gradients themselves.
 from __future__ import annotations
 
 import hashlib
+import logging
 import sys
 from collections.abc import Callable
 
@@ -30,6 +31,9 @@ REPORT_TABLE1 = {
     "Hidden to Output i": (-0.0021, -0.00208),
     "Hidden to Output ii": (0.0204, 0.02035),
 }
+
+
+log = logging.getLogger(__name__)
 
 
 def objective(net: Network, x: np.ndarray, t: np.ndarray, penalty: Penalty) -> float:
@@ -210,12 +214,13 @@ def recorded(cfg: TrainConfig) -> tuple[list[dict], list[dict]]:
 def run_checks(cfg: TrainConfig) -> bool:
     """Print both checks (recorded in MLflow unless a finished run holds them already)."""
     rows, checks = recorded(cfg)
-    print(f"Table 1 (epsilon 1e-2, one sample, {cfg.model.activation}):")
-    print(format_rows(rows))
-    print("\nFull check (epsilon 1e-6, float64, network 12-7-5-4, every parameter):")
-    print(format_rows(checks))
+    log.info("Table 1 (epsilon 1e-2, one sample, %s):\n%s", cfg.model.activation, format_rows(rows))
+    log.info(
+        "\nFull check (epsilon 1e-6, float64, network 12-7-5-4, every parameter):\n%s",
+        format_rows(checks),
+    )
     worst = summary(rows, checks)
-    print(
+    log.info(
         f"\nlargest Table 1 difference {worst['table1_max_abs_difference']:.2e} (bound 1e-4); "
         f"largest relative error {worst['full_max_relative_error']:.2e} (bound 1e-6): "
         f"{'PASS' if passed(worst) else 'FAIL'}"
@@ -237,7 +242,7 @@ def identity_tags(cfg: TrainConfig) -> dict[str, str]:
     }
 
 
-@hydra.main(version_base=None, config_path=CONF_DIR, config_name="config")
+@hydra.main(version_base=None, config_path=CONF_DIR, config_name="gradcheck")
 def main(raw: DictConfig) -> None:
     if not cli.command(lambda: run_checks(to_config(raw)), "nothing was recorded"):
         sys.exit(1)

@@ -7,7 +7,7 @@ data once per process, train, and record the run in MLflow when tracking is on.
 from __future__ import annotations
 
 import json
-import sys
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from typing import Any
@@ -21,6 +21,9 @@ from pipeline.data import Dataset, load
 from pipeline.tracking.store import StoreError, mask
 
 _datasets: dict[str, Dataset] = {}
+
+
+log = logging.getLogger(__name__)
 
 
 def compose(overrides: Sequence[str] = (), config_name: str = "config") -> DictConfig:
@@ -58,10 +61,9 @@ def progress_line(prefix: str = "") -> fit.EpochHook:
     """An epoch hook printing one line per epoch: losses, accuracies, seconds."""
 
     def hook(epoch: int, m: dict[str, float]) -> None:
-        print(
+        log.info(
             f"{prefix}epoch {epoch:3d}  train {m['train_loss']:.4f} {m['train_accuracy']:.2%}  "
             f"val {m['val_loss']:.4f} {m['val_accuracy']:.2%}  {m['epoch_seconds']:.2f}s",
-            flush=True,
         )
 
     return hook
@@ -139,13 +141,13 @@ def main(raw: DictConfig) -> float:
         cfg = to_config(raw)
         overrides = " ".join(HydraConfig.get().overrides.task)
         result = run(cfg, tags={"hydra.overrides": mask(overrides)})
-        print(
+        log.info(
             f"test accuracy {result.test_accuracy:.2%}  test loss {result.test_loss:.4f}  "
             f"best epoch {result.best_epoch}  stopped at {result.stopped_epoch}  "
             f"{result.seconds:.1f}s" + (f"  mlflow run {result.run_id}" if result.run_id else "")
         )
         if not result.learned:
-            print(NEVER_LEARNED, file=sys.stderr)
+            log.warning(NEVER_LEARNED)
         if result.outbox:
             raise StoreError(outbox_message(result.outbox))
         return result.test_accuracy

@@ -7,6 +7,8 @@ the trials table and Optuna's figures; every trial is a child run.
 
 from __future__ import annotations
 
+import logging
+
 import hydra
 from omegaconf import DictConfig
 
@@ -16,6 +18,8 @@ from pipeline.tracking import store
 from pipeline.train import training_overrides
 from sweeps import record, settings
 from sweeps import study as st
+
+log = logging.getLogger(__name__)
 
 SWEEP_KEYS = {"n_trials", "min_complete", "workers", "study", "sweep", "hydra"}
 
@@ -35,10 +39,9 @@ def main(cfg: DictConfig) -> None:
         with record.study_run(s, studies, train_cfg) as parent:
             st.run_workers(s, parent and parent.run_id, epochs)
         for part, study in studies:
-            print(f"{part.name}: best {s.objective} {st.best_text(study)}", end="")
-            print(
-                f" {study.best_params}" if st.best_text(study) != "-" else " (no trial completed)"
-            )
+            best = st.best_text(study)
+            found = f" {study.best_params}" if best != "-" else " (no trial completed)"
+            log.info(f"{part.name}: best {s.objective} {best}{found}")
 
     cli.command(body, "run the same command again to resume the study")
 

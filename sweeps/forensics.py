@@ -16,6 +16,7 @@ mean and a spread; finished trainings are reused everywhere.
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import sys
 from dataclasses import dataclass
@@ -35,6 +36,8 @@ from pipeline.tracking.provenance import code_version
 from sweeps import jobs, record, settings, space, storage
 from sweeps import study as st
 from sweeps.original import ROWS, Target
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -262,7 +265,7 @@ def main(cfg: DictConfig) -> None:
         base = [b for b in base if not b.startswith("experiment=")]
         s = row_settings(preset, base, o, train.config(base).tracking.uri)
         finding = search(preset, s, o.seeds, None)
-        print(ranking_text(finding))
+        log.info(ranking_text(finding))
 
     cli.command(body, "run the same command again to continue the search")
 

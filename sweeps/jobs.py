@@ -10,6 +10,7 @@ workers die with it.
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -29,6 +30,9 @@ from pipeline.tracking.runs import find_finished, run_artifact
 
 Key = tuple[str, int]  # (group, seed)
 RESULT_METRICS = ("test_accuracy", "test_loss", "best_epoch", "stopped_epoch", "best_val_loss")
+
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -88,7 +92,7 @@ def ensure(
         if found:
             done[key] = found
     todo = {k: j for k, j in jobs.items() if k not in done}
-    print(f"{len(done)} of {len(jobs)} runs reused, training {len(todo)}", flush=True)
+    log.info(f"{len(done)} of {len(jobs)} runs reused, training {len(todo)}")
     if not todo:
         return done, {}, len(done)
     parents = {
@@ -120,7 +124,7 @@ def _pool(
         workers,
         mp_context=get_context("spawn"),
         initializer=cli.pool_worker,
-        initargs=(os.getpid(),),
+        initargs=(os.getpid(), cli.job_log()),
     ) as pool:
         pending: dict[Future, Key] = {
             pool.submit(_train, todo[k].overrides, todo[k].tags, threads, parents[k[0]]): k
@@ -139,10 +143,9 @@ def _pool(
                         status = f"FAILED ({errors[key]})"
                     elapsed = time.monotonic() - start
                     n = len(trained) + len(errors)
-                    print(
+                    log.info(
                         f"[{n}/{len(todo)}] {key[0]} seed {key[1]} {status}  {elapsed:.0f}s "
-                        f"elapsed, ~{elapsed / n * len(pending):.0f}s left",
-                        flush=True,
+                        f"elapsed, ~{elapsed / n * len(pending):.0f}s left"
                     )
         except KeyboardInterrupt:  # Ctrl-C reached the workers too; SIGTERM only us
             pool.shutdown(wait=False, cancel_futures=True)

@@ -3,6 +3,7 @@ the trials, holding the trials table, Optuna's figures and the study's counts.""
 
 from __future__ import annotations
 
+import logging
 import tempfile
 import time
 from collections.abc import Iterator
@@ -16,6 +17,8 @@ from pipeline.tracking.parents import ParentRun
 from pipeline.tracking.runs import end_status
 from pipeline.tracking.store import mask
 from sweeps import settings, storage, summary
+
+log = logging.getLogger(__name__)
 
 
 def parent_run(
@@ -92,4 +95,4 @@ def log_summary(parent: ParentRun, studies: list[tuple[settings.Part, optuna.Stu
         parent.run_id, metrics=[Metric(k, v, now, step) for k, v in metrics.items()]
     )
     for note in skipped:
-        print(f"figure skipped: {note}")
+        log.info(f"figure skipped: {note}")

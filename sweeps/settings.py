@@ -163,7 +163,8 @@ def compose_trial(s: Settings, values: dict[str, Any]) -> TrainConfig:
             OmegaConf.update(raw, key, value, merge=False)  # an unknown key raises (struct)
     cfg = to_config(raw)
     cfg.trainer.progress = False  # one line per trial (see ``progress``), not one per epoch
-    cfg.tracking.figures = False  # the UI draws a trial's curves from its metrics
+    cfg.tracking.figures = False  # the UI draws a trial's curves from its metrics; the best
+    cfg.tracking.model = False  # trials are retrained as whole runs, with their models
     if s.workers > 1 and cfg.trainer.threads is None:
         cfg.trainer.threads = 1  # two single-thread runs beat one two-thread run (bench)
     return cfg

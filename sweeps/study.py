@@ -14,12 +14,13 @@ was made with and refuses to be resumed with others.
 from __future__ import annotations
 
 import contextlib
+import logging
 import multiprocessing
 import os
 import signal
 import sys
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
@@ -30,6 +31,8 @@ from sweeps import space, storage
 from sweeps.objective import DistancePruner, Objective, run_trial
 from sweeps.settings import Part, Settings, differences, fingerprint
 from sweeps.space import SweepError
+
+log = logging.getLogger(__name__)
 
 
 def make_pruner(s: Settings, max_epochs: int) -> optuna.pruners.BasePruner:
@@ -93,7 +96,7 @@ def resume(s: Settings, max_epochs: int) -> list[tuple[Part, optuna.Study]]:
             if s.sampler == "grid":
                 enqueue_grid(s, part, study)
         trials = study.get_trials(deepcopy=False)
-        print(f"{part.name}: {budget_line(trials, s)}", flush=True)
+        log.info(f"{part.name}: {budget_line(trials, s)}")
         opened.append((part, study))
     return opened
 
@@ -160,7 +163,6 @@ def work(
     worker: int,
     parent_run_id: str | None,
     max_epochs: int,
-    say: Callable[[str], None] = print,
 ) -> None:
     """Run trials of every part until each part's budget is spent (this process's share)."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -173,7 +175,7 @@ def work(
             frozen = run_trial(study, trial, objective)
             value = f" {frozen.value:.4f}" if frozen.value is not None else ""
             where = budget_line(study.get_trials(deepcopy=False), s)
-            say(
+            log.info(
                 f"[worker {worker}] {part.label + ' ' if part.label else ''}#{frozen.number} "
                 f"{frozen.state.name}{value}  |  {where}  |  best {best_text(study)}"
             )
@@ -189,14 +191,20 @@ def best_text(study: optuna.Study) -> str:
 
 
 def _worker(
-    s: Settings, worker: int, parent_run_id: str | None, max_epochs: int, parent_pid: int
+    s: Settings,
+    worker: int,
+    parent_run_id: str | None,
+    max_epochs: int,
+    parent_pid: int,
+    log_file: str | None,
 ) -> None:
-    """A spawned worker: dies with its parent; an interrupt ends it quietly (the parent
-    speaks for the sweep), an error is one line."""
+    """A spawned worker: dies with its parent, logs as it does; an interrupt ends it quietly
+    (the parent speaks for the sweep), an error is one line."""
     cli.die_with_parent(parent_pid)
+    cli.worker_logging(log_file)
     try:
         with cli.interrupts():
-            work(s, worker, parent_run_id, max_epochs, lambda line: print(line, flush=True))
+            work(s, worker, parent_run_id, max_epochs)
     except KeyboardInterrupt:
         sys.exit(130)
     except cli.ONE_LINE_ERRORS as err:
@@ -207,11 +215,13 @@ def run_workers(s: Settings, parent_run_id: str | None, max_epochs: int) -> None
     """Run the sweep here (one worker) or in ``s.workers`` spawned processes on the same
     studies; the budget is shared through the storage, so the split needs no planning."""
     if s.workers == 1:
-        work(s, 0, parent_run_id, max_epochs, lambda line: print(line, flush=True))
+        work(s, 0, parent_run_id, max_epochs)
         return
     context = multiprocessing.get_context("spawn")  # fresh interpreters: no forked BLAS threads
     procs = [
-        context.Process(target=_worker, args=(s, i, parent_run_id, max_epochs, os.getpid()))
+        context.Process(
+            target=_worker, args=(s, i, parent_run_id, max_epochs, os.getpid(), cli.job_log())
+        )
         for i in range(s.workers)
     ]
     for p in procs:
@@ -234,7 +244,7 @@ def run_workers(s: Settings, parent_run_id: str | None, max_epochs: int) -> None
     for i, p in enumerate(procs):
         if p.exitcode:  # killed by a signal: its trial is failed and runs again
             signame = signal.Signals(-p.exitcode).name
-            print(f"warning: worker {i} was ended by {signame}", file=sys.stderr, flush=True)
+            log.warning(f"warning: worker {i} was ended by {signame}")
     shared = storage.open_storage(s.storage)
     if any(p.exitcode for p in procs) and any(
         wants_more(open_study(s, part, max_epochs, 0, shared).get_trials(deepcopy=False), s)

@@ -10,8 +10,8 @@ record is kept in an ``Outbox`` to upload later.
 from __future__ import annotations
 
 import json
+import logging
 import os
-import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -26,6 +26,8 @@ from pipeline.tracking.provenance import provenance
 if TYPE_CHECKING:
     from pipeline.data import Dataset
     from pipeline.fit import Result
+
+log = logging.getLogger(__name__)
 
 PARENT_RUN_ENV = "PIPELINE_PARENT_RUN_ID"  # children of a multirun, a sweep or a report
 FLUSH_SECONDS = 5.0  # metrics reach the store in batches at most this often
@@ -147,11 +149,9 @@ class Tracker:
                 if not is_outage(err):
                     raise
                 self.outbox = Outbox(self.run_id, self.cfg.tracking.uri, self.cfg.tracking.outbox)
-                print(
+                log.warning(
                     f"tracking store unreachable ({store.mask(str(err).splitlines()[0])[:200]}): "
-                    f"training goes on, the run's record is kept in {self.outbox.folder}",
-                    file=sys.stderr,
-                    flush=True,
+                    f"training goes on, the run's record is kept in {self.outbox.folder}"
                 )
         keep(self.outbox)
 
@@ -227,6 +227,20 @@ class Tracker:
         with tempfile.TemporaryDirectory() as tmp:
             artifacts.write_run(Path(tmp), self.cfg, result, data)
             self.log_artifacts(Path(tmp))
+            if self.cfg.tracking.model and self.cfg.tracking.log_weights:
+                self.log_model(Path(tmp), data)
+
+    def log_model(self, folder: Path, data: Dataset) -> None:
+        """The network as the run's MLflow model (kept out of the outbox: model.npz is there)."""
+        from pipeline import serving
+
+        preprocessing = {"normalize": self.cfg.data.normalize, "stats": data.stats}
+
+        def send() -> None:
+            uri = serving.log(self.client, self.run_id, folder, data.examples, preprocessing)
+            self.client.set_tag(self.run_id, "model_uri", uri)
+
+        self._send(send, lambda box: None)
 
     def __exit__(self, exc_type: type | None, exc: BaseException | None, tb: Any) -> None:
         status, name = self._ending if exc is None and self._ending else (end_status(exc), None)

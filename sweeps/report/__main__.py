@@ -12,6 +12,7 @@ runs and its studies; a report whose inputs are all unchanged adds no run.
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import shutil
 import tempfile
@@ -29,6 +30,8 @@ from pipeline.tracking.runs import find_finished
 from sweeps.report import document, plan
 from sweeps.report.context import Context, gather
 from sweeps.report.sections import SECTIONS
+
+log = logging.getLogger(__name__)
 
 TITLE = "Multi-layer neural network for MNIST: the report reproduced and explained"
 REPORT_KEYS = {"report", "hydra"}
@@ -71,7 +74,7 @@ def record(ctx: Context, folder: Path) -> str:
     tags = {"kind": "report", "report.identity": identity.hexdigest()[:16]}
     found = find_finished(cfg.tracking.uri, cfg.tracking.experiment, tags)
     if found:
-        print(f"the report is unchanged since MLflow run {found}: no new run")
+        log.info(f"the report is unchanged since MLflow run {found}: no new run")
         return found
     parent = ParentRun(
         cfg.tracking.uri,
@@ -121,7 +124,7 @@ def main(cfg: DictConfig) -> None:
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise
-        print(
+        log.info(
             f"report: {p.out / 'report.md'} and {p.out / 'report.html'} "
             f"({time.monotonic() - start:.0f}s in all; MLflow run {run_id})"
         )

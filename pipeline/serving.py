@@ -1,0 +1,70 @@
+"""The trained network as an MLflow model: registrable, loadable with ``mlflow.pyfunc``, served by
+``mlflow models serve --env-manager local``.
+
+It takes what a user has: raw pixels, 0-255, one image of 784 values per row, and normalises
+them as training did (per image, or with the training split's statistics, which the model
+keeps). It returns the predicted digit of each row.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import numpy as np
+
+from pipeline.artifacts import load_model
+from pipeline.data import normalize
+from pipeline.fit import predict
+
+PIP_REQUIREMENTS = [f"mlflow=={mlflow.__version__}", f"numpy=={np.__version__}"]
+
+
+class Classifier(mlflow.pyfunc.PythonModel):
+    """Pixels (n, 784), 0-255 -> digits (n,)."""
+
+    def load_context(self, context: Any) -> None:
+        self.net = load_model(Path(context.artifacts["weights"]))
+        self.preprocessing = json.loads(Path(context.artifacts["preprocessing"]).read_text())
+
+    def predict(self, context, model_input, params=None):  # untyped: MLflow reads hints
+        pixels = np.asarray(model_input, dtype=np.float64).reshape(-1, self.net.sizes[0])
+        p = self.preprocessing
+        stats = tuple(p["stats"]) if p["stats"] else None
+        x = normalize(pixels, p["normalize"], stats, self.net.dtype.name)
+        return predict(self.net, x).astype(np.int64)
+
+
+def log(client: Any, run_id: str, folder: Path, example: np.ndarray, preprocessing: dict) -> str:
+    """Log the network in ``folder/model.npz`` as the run's MLflow model ``model``; return
+    its URI (``models:/...``)."""
+    (folder / "preprocessing.json").write_text(json.dumps(preprocessing))
+    pixels = example.astype(np.float32)  # what JSON carries: numbers, 0-255
+    mlflow.set_tracking_uri(client.tracking_uri)  # Model.log speaks to the fluent API's store
+    with warnings.catch_warnings():  # MLflow would like type hints on ``predict``: see there
+        warnings.simplefilter("ignore", UserWarning)
+        info = _log(folder, run_id, pixels)
+    return info.model_uri
+
+
+def _log(folder: Path, run_id: str, pixels: np.ndarray) -> Any:
+    from mlflow.models import Model, infer_signature
+
+    return Model.log(
+        artifact_path=None,
+        name="model",
+        flavor=mlflow.pyfunc,
+        run_id=run_id,
+        python_model=str(Path(__file__).with_name("served_model.py")),
+        artifacts={
+            "weights": str(folder / "model.npz"),
+            "preprocessing": str(folder / "preprocessing.json"),
+        },
+        signature=infer_signature(pixels, np.zeros(len(pixels), np.int64)),
+        input_example=pixels,
+        pip_requirements=PIP_REQUIREMENTS,
+        await_registration_for=0,
+    )
