@@ -4,18 +4,21 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-dev
 PORT   ?= 5000
+DPORT  ?= 8080
 SWEEP  ?= lr_activation
 ARGS   ?=
 STORE  := $(CURDIR)/mlruns
 
-.PHONY: help install test test-all lint train gradcheck reproduce-report sweep ui bench clean
+.PHONY: help install test test-all lint train gradcheck reproduce-report sweep ui dashboard upload bench clean
 
 help:
 	@echo "make reproduce-report   the report's experiments, sweep, tables and figures -> reports/"
 	@echo "make test               the test suite (make test-all adds the full-data runs)"
 	@echo "make train ARGS='experiment=relu optimizer.lr=0.05'"
 	@echo "make gradcheck | make sweep SWEEP=lr_activation ARGS='n_trials=40 workers=2'"
-	@echo "make ui [PORT=5000]     MLflow UI on 127.0.0.1 over mlruns/"
+	@echo "make ui [PORT=5000]     MLflow UI on 127.0.0.1 over mlruns/ (prints the links to open)"
+	@echo "make dashboard [DPORT=8080]  optuna-dashboard on 127.0.0.1 over every study"
+	@echo "make upload             send runs kept during a tracking outage to their store"
 	@echo "make bench              seconds per epoch against the matrix-product floor, PyTorch, sklearn"
 	@echo "make lint"
 
@@ -49,9 +52,15 @@ sweep: $(STAMP)
 	$(PY) -m sweeps sweep=$(SWEEP) $(ARGS)
 
 ui: $(STAMP)
-	mkdir -p $(STORE)/artifacts
-	$(VENV)/bin/mlflow server --host 127.0.0.1 --port $(PORT) \
-		--backend-store-uri sqlite:///$(STORE)/mlflow.db --artifacts-destination $(STORE)/artifacts
+	$(PY) -m pipeline.tracking.ui --port $(PORT)
+
+dashboard: $(STAMP)
+	@test -f $(STORE)/optuna/studies.journal || { echo "no study yet: run a sweep or make reproduce-report"; exit 1; }
+	@echo "optuna-dashboard: http://127.0.0.1:$(DPORT)/dashboard"
+	$(VENV)/bin/optuna-dashboard $(STORE)/optuna/studies.journal --host 127.0.0.1 --port $(DPORT)
+
+upload: $(STAMP)
+	$(PY) -m pipeline.tracking.outbox
 
 $(VENV)/.installed-bench: $(STAMP)
 	$(PY) -m pip install -q --disable-pip-version-check -c constraints.txt -e '.[dev,bench]'

@@ -9,7 +9,6 @@ keeps). It returns the predicted digit of each row.
 from __future__ import annotations
 
 import json
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +29,8 @@ class Classifier(mlflow.pyfunc.PythonModel):
         self.net = load_model(Path(context.artifacts["weights"]))
         self.preprocessing = json.loads(Path(context.artifacts["preprocessing"]).read_text())
 
-    def predict(self, context, model_input, params=None):  # untyped: MLflow reads hints
+    def predict(self, context: Any, model_input: np.ndarray, params: dict | None = None) -> Any:
+        # np.ndarray: MLflow validates it against the signature logged with the model
         pixels = np.asarray(model_input, dtype=np.float64).reshape(-1, self.net.sizes[0])
         p = self.preprocessing
         stats = tuple(p["stats"]) if p["stats"] else None
@@ -44,10 +44,7 @@ def log(client: Any, run_id: str, folder: Path, example: np.ndarray, preprocessi
     (folder / "preprocessing.json").write_text(json.dumps(preprocessing))
     pixels = example.astype(np.float32)  # what JSON carries: numbers, 0-255
     mlflow.set_tracking_uri(client.tracking_uri)  # Model.log speaks to the fluent API's store
-    with warnings.catch_warnings():  # MLflow would like type hints on ``predict``: see there
-        warnings.simplefilter("ignore", UserWarning)
-        info = _log(folder, run_id, pixels)
-    return info.model_uri
+    return _log(folder, run_id, pixels).model_uri
 
 
 def _log(folder: Path, run_id: str, pixels: np.ndarray) -> Any:

@@ -109,13 +109,17 @@ def test_sigterm_ends_killed(store: str, tmp_path) -> None:
     assert run.info.status == "KILLED"
 
 
-def test_multirun_is_one_parent_with_children(store: str, tmp_path) -> None:
+@pytest.mark.parametrize("launcher", ["joblib", "submitit_local"])
+def test_multirun_is_one_parent_with_children(store: str, tmp_path, launcher: str) -> None:
+    """Hydra's parallel launchers (joblib, the default; submitit's local executor, as on a
+    cluster): one MLflow parent run, one child per job, each job's lines in its own log."""
     out = subprocess.run(
         [
             sys.executable,
             "-m",
             "pipeline.train",
             "-m",
+            f"hydra/launcher={launcher}",
             "experiment=sigmoid,relu",
             "trainer.epochs=1",
             f"tracking.uri={store}",
@@ -133,3 +137,5 @@ def test_multirun_is_one_parent_with_children(store: str, tmp_path) -> None:
     children = [r for r in all_runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
     assert sorted(r.data.tags["preset"] for r in children) == ["relu", "sigmoid"]
     assert {r.info.status for r in all_runs} == {"FINISHED"}
+    for job in ("0", "1"):  # Hydra's job log holds the run's lines
+        assert "test accuracy" in (tmp_path / job / "train.log").read_text()

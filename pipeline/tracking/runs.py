@@ -210,7 +210,7 @@ class Tracker:
         }
         if not result.pruned:
             metrics |= {"test_loss": result.test_loss, "test_accuracy": result.test_accuracy}
-        self.log_metrics(metrics, step=result.stopped_epoch)
+        self.log_metrics(metrics)  # step 0: one value, which the UI compares across runs as bars
         outcome = "pruned" if result.pruned else "complete" if result.learned else "never learned"
         self.set_tags(
             {
