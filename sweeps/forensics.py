@@ -6,11 +6,12 @@ The original leaves open where lambda meets the batch, eq. 7's 1/2, whether bias
 penalised, how training stopped (its rule, "no improvement", or a fixed number of epochs equal
 to its stop epoch), whether early stopping watched the loss with the penalty, and the
 initialisation. Each is a config option of the core; for one experiment, every applicable
-combination is an Optuna trial (a grid when it has at most ``max_grid`` combinations, else
-``trials`` of TPE), at the original's hyperparameters, valued by its distance to the original's
-row (``original.Target``). Trials that stop too late to come closer, or whose validation numbers
-stay far away, are pruned. The best three are re-run over seeds, so the winner comes with a
-mean and a spread; finished trainings are reused everywhere.
+combination is an Optuna trial (all of them when there are at most ``max_grid``, else a seeded
+random sample of ``trials`` distinct ones, enqueued in the study), at the original's
+hyperparameters, valued by its distance to the original's row (``original.Target``). Trials that
+stop too late to come closer, or whose validation numbers stay far away, are pruned. The best
+three are re-run over seeds, so the winner comes with a mean and a spread; finished trainings
+are reused everywhere.
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ log = logging.getLogger(__name__)
 class ForensicsSchema:
     """``forensics.*`` (``conf/forensics.yaml``)."""
 
-    trials: int = 24  # TPE budget when the grid is larger than max_grid
+    trials: int = 24  # a sample of this many distinct combinations when the grid is larger
     max_grid: int = 64
     seeds: int = 3  # the best three are re-run over seeds 0..seeds-1
     workers: int | None = None
@@ -109,13 +110,12 @@ def row_settings(
     target: Target | None = None,
 ) -> settings.Settings:
     """The study of one experiment against the original's row (or another ``target``): its
-    space, grid or TPE, distance and pruner."""
+    space, its grid (or a sample of it), distance and pruner."""
     overrides = (*base, f"experiment={preset}")
     cfg = train.config(overrides)
     target = target or Target.of(preset)
     params = space_for(cfg, target)
     combos = len(list(space.corners(space.parse("forensics", params), {})))
-    grid = combos <= o.max_grid
     key = hashlib.sha256(" ".join([*overrides, str(target), code_version()]).encode())
     key = key.hexdigest()[:8]
     return settings.Settings(
@@ -123,13 +123,13 @@ def row_settings(
         params=params,
         groups=(),
         base_overrides=overrides,
-        n_trials=combos if grid else o.trials,
+        n_trials=combos if combos <= o.max_grid else o.trials,
         min_complete=0,
         workers=o.workers or os.cpu_count() or 1,
         name=f"forensics-{preset}-{key}",
         storage=storage.check(o.storage or storage.default(tracking)),
         seed=0,
-        sampler="grid" if grid else "tpe",
+        sampler="grid",  # every combination, or a seeded sample of ``trials`` distinct ones
         pruner="distance",
         objective="distance",
         threshold=0.0,
@@ -196,7 +196,10 @@ def rerun_best(
     """The three closest combinations, and the experiment as it stands, over seeds: their
     means and spreads, and the distance of the means to the original's row."""
     complete = trials[trials["state"] == "complete"]
-    picks = {row["choices"]: row["params"] for _, row in complete.head(3).iterrows()}
+    picks: dict[str, dict] = {}
+    for _, row in complete.iterrows():  # the three closest distinct combinations
+        if len(picks) < 3:
+            picks.setdefault(row["choices"], row["params"])
     defaults = {k: v["choices"][0] for k, v in s.params.items()}
     picks.setdefault("as it stands", {k: v for k, v in defaults.items() if k != "trainer.epochs"})
     todo = {

@@ -22,6 +22,7 @@ import sys
 import warnings
 from collections.abc import Sequence
 
+import numpy as np
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
@@ -102,15 +103,21 @@ def resume(s: Settings, max_epochs: int) -> list[tuple[Part, optuna.Study]]:
 
 
 def enqueue_grid(s: Settings, part: Part, study: optuna.Study) -> None:
-    """Enqueue every combination of the space not yet done, running or waiting (under the
-    study's lock, so two launchers enqueue it once)."""
+    """Enqueue the combinations of the space not yet done, running or waiting (under the
+    study's lock, so two launchers enqueue them once): all of them, or, when the grid is
+    larger than ``n_trials``, a seeded random sample of distinct ones, the first (the
+    choices as they stand) always in it."""
     _, sampled = s.space()
+    combos = list(space.corners(sampled, {}))
+    if len(combos) > s.n_trials:
+        rest = np.random.default_rng(s.seed).permutation(len(combos) - 1)[: s.n_trials - 1]
+        combos = [combos[0], *(combos[1 + int(i)] for i in sorted(rest))]
     present = [
         t.params
         for t in study.get_trials(deepcopy=False)
         if storage.counted(t) or t.state in (TrialState.RUNNING, TrialState.WAITING)
     ]
-    for combo in space.corners(sampled, {}):
+    for combo in combos:
         if combo not in present:
             study.enqueue_trial(combo)
 

@@ -41,8 +41,8 @@ SMALL = [
     "report.tuning.trials=2",
     "report.tuning.min_complete=1",
     "report.forensics.rows=[l2]",
-    "report.forensics.max_grid=1",  # TPE ...
-    "report.forensics.trials=3",  # ... for three trials
+    "report.forensics.max_grid=1",  # a sample ...
+    "report.forensics.trials=3",  # ... of three combinations
 ]
 
 
@@ -84,7 +84,7 @@ def test_report_end_to_end_then_reuse(tmp_path: Path) -> None:
     summary = md.split("## ")[1]
     assert "Of the original's 6 experiments" in summary and "5.1 L2" in summary
     assert "inside the 95% prediction interval" in md  # the verdict rule, where it is used
-    assert "l2: 3 of its 60 combinations tried (3 chosen by TPE)" in md
+    assert "l2: 3 of its 60 combinations tried (a seeded random sample of 3 distinct ones)" in md
     html = (folder / "report.html").read_text()
     assert html.count("data:image/png;base64,") >= 9 and "<table" in html
     table = pd.read_csv(folder / "comparison.csv")

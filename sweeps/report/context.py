@@ -8,6 +8,8 @@ of the same computation exists, so a second report trains nothing.
 
 from __future__ import annotations
 
+import logging
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,6 +20,8 @@ from pipeline import gradcheck
 from sweeps import forensics, jobs, tuning
 from sweeps.original import NO_VERDICT, ROWS, WITHIN, verdict
 from sweeps.report.plan import Plan
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -69,15 +73,23 @@ def compare(runs: pd.DataFrame) -> pd.DataFrame:
 
 def gather(plan: Plan, figures: Path, parent: str | None) -> Context:
     """Do (or reuse) all the work; ``parent`` is the run new group runs hang under, if any."""
+    start = time.monotonic()
+
+    def done(what: str) -> None:
+        log.info(f"== {what}: {time.monotonic() - start:.0f}s since the start")
+
     grad = pd.DataFrame(gradcheck.recorded(plan.gradcheck)[0])
     run_ids, errors, reused = jobs.ensure(plan.experiments, plan.workers, plan.r.force, parent)
     runs, histories, weights = jobs.collect(run_ids, plan.first.tracking.uri, weights=True)
     ctx = Context(plan, figures, grad, runs, histories, weights, compare(runs), reused, errors)
+    done("the experiments")
     outside = ctx.comparison[~ctx.comparison["verdict"].isin([WITHIN, NO_VERDICT])]
     for preset in outside["preset"]:
         if preset in plan.forensics:
             finding = forensics.search(preset, plan.forensics[preset], plan.r.seeds, parent)
             ctx.findings.append(finding)
+            done(f"the forensic search of {preset}")
     if plan.tuning is not None:
         ctx.tuning = tuning.tune(plan.tuning, runs, plan.r.seeds, parent)
+        done("the tuning")
     return ctx

@@ -50,7 +50,11 @@ def shown(f: Finding) -> pd.DataFrame:
 def explain(f: Finding) -> list[str]:
     t, r = f.s.target, f.ranking
     counts = f.trials["state"].value_counts()
-    how = "every combination" if f.s.sampler == "grid" else f"{f.s.n_trials} chosen by TPE"
+    how = (
+        "every combination"
+        if f.s.n_trials >= f.combos
+        else f"a seeded random sample of {f.s.n_trials} distinct ones"
+    )
     lines = [
         f"{f.preset}: {len(f.trials)} of its {f.combos} combinations tried ({how}); "
         f"{counts.get('pruned', 0)} stopped early as hopeless, {counts.get('complete', 0)} ran out."
