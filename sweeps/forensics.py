@@ -72,25 +72,26 @@ def options(cfg: ForensicsSchema | Any, prefix: str = "forensics") -> ForensicsS
 
 
 def space_for(cfg: TrainConfig, target: Target) -> dict[str, dict[str, Any]]:
-    """The applicable choices for this experiment, the preset's own first (the first combination
-    of the grid is the experiment as it stands)."""
+    """The applicable choices for this experiment, ordered so that the grid starts with its
+    cheapest and most telling combinations: training for exactly the original's stop epoch
+    (a few epochs each) comes first, so a good distance is known early and the long runs that
+    cannot beat it are pruned within a few epochs (``objective.DistancePruner``)."""
 
     def choice(*values: Any, when: dict | None = None) -> dict[str, Any]:
         spec: dict[str, Any] = {"type": "categorical", "choices": list(dict.fromkeys(values))}
         return spec | ({"when": when} if when else {})
 
     params: dict[str, dict[str, Any]] = {}
+    fixed = [] if target.stop_epoch is None else ["none"]
+    params["trainer.stopping"] = choice(*fixed, cfg.trainer.stopping, "rises", "patience")
+    if target.stop_epoch is not None:  # trained for exactly the original's stop epoch
+        params["trainer.epochs"] = choice(target.stop_epoch, when={"trainer.stopping": ["none"]})
     penalty = cfg.regularizer.kind != "none" and cfg.regularizer.lam > 0
     if penalty:
         params["regularizer.scale"] = choice(cfg.regularizer.scale, "mean", "sum")
         if cfg.regularizer.kind == "l1":
             params["regularizer.l1_half"] = choice(cfg.regularizer.l1_half, False, True)
         params["regularizer.penalize_bias"] = choice(cfg.regularizer.penalize_bias, False, True)
-    fixed = [] if target.stop_epoch is None else ["none"]
-    params["trainer.stopping"] = choice(cfg.trainer.stopping, "rises", "patience", *fixed)
-    if target.stop_epoch is not None:  # trained for exactly the original's stop epoch
-        params["trainer.epochs"] = choice(target.stop_epoch, when={"trainer.stopping": ["none"]})
-    if penalty:
         params["trainer.monitor"] = choice(
             cfg.trainer.monitor,
             "val_loss",
@@ -200,8 +201,8 @@ def rerun_best(
     for _, row in complete.iterrows():  # the three closest distinct combinations
         if len(picks) < 3:
             picks.setdefault(row["choices"], row["params"])
-    defaults = {k: v["choices"][0] for k, v in s.params.items()}
-    picks.setdefault("as it stands", {k: v for k, v in defaults.items() if k != "trainer.epochs"})
+    stands = train.config(s.base_overrides).flat()  # the experiment's own choices
+    picks.setdefault("as it stands", {k: stands[k] for k in s.params if k != "trainer.epochs"})
     todo = {
         (f"{s.sweep} {label}", seed): jobs.Job(
             (*s.base_overrides, *space.as_overrides(active(s, params)), f"trainer.seed={seed}"),

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+from itertools import pairwise
 from typing import Any
 
 import optuna
@@ -26,8 +27,9 @@ from sweeps.settings import Part, Settings, compose_trial
 
 class DistancePruner(optuna.pruners.BasePruner):
     """Drop a forensic trial that cannot, or will hardly, come closer than the best finished one:
-    at once when its lower bound (it stops too late) already exceeds the best distance, and from
-    epoch ``warmup`` on when its validation numbers are more than 2x + 1 farther than that."""
+    at once when its lower bound (it stops too late) already exceeds the best distance; from
+    epoch ``warmup`` on, when its validation numbers are more than 2x + 1 farther than that, or
+    farther than that and still moving away (the last three epochs each farther)."""
 
     def __init__(self, target: Target, warmup: int = 5) -> None:
         self.target, self.warmup = target, warmup
@@ -42,7 +44,12 @@ class DistancePruner(optuna.pruners.BasePruner):
             return False
         if self.target.lower_bound(step) > best:
             return True
-        return step >= self.warmup and trial.intermediate_values[step] > 2 * best + 1
+        if step < self.warmup:
+            return False
+        now = trial.intermediate_values[step]
+        recent = [trial.intermediate_values.get(step - k) for k in (3, 2, 1, 0)]
+        receding = None not in recent and all(a < b for a, b in pairwise(recent))
+        return now > 2 * best + 1 or (now > best and receding)
 
 
 def trial_name(s: Settings, part: Part, number: int, values: dict[str, Any]) -> str:

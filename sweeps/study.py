@@ -104,14 +104,14 @@ def resume(s: Settings, max_epochs: int) -> list[tuple[Part, optuna.Study]]:
 
 def enqueue_grid(s: Settings, part: Part, study: optuna.Study) -> None:
     """Enqueue the combinations of the space not yet done, running or waiting (under the
-    study's lock, so two launchers enqueue them once): all of them, or, when the grid is
-    larger than ``n_trials``, a seeded random sample of distinct ones, the first (the
-    choices as they stand) always in it."""
+    study's lock, so two launchers enqueue them once): all of them, in the space's order, or,
+    when the grid is larger than ``n_trials``, a seeded random sample of distinct ones, kept
+    in that order."""
     _, sampled = s.space()
     combos = list(space.corners(sampled, {}))
     if len(combos) > s.n_trials:
-        rest = np.random.default_rng(s.seed).permutation(len(combos) - 1)[: s.n_trials - 1]
-        combos = [combos[0], *(combos[1 + int(i)] for i in sorted(rest))]
+        chosen = np.random.default_rng(s.seed).permutation(len(combos))[: s.n_trials]
+        combos = [combos[int(i)] for i in sorted(chosen)]
     present = [
         t.params
         for t in study.get_trials(deepcopy=False)

@@ -37,7 +37,7 @@ def test_the_search_finds_a_planted_cause(tmp_path: Path, store: str) -> None:
     assert s.sampler == "grid" and s.n_trials == 60
     found = forensics.search("l2", s, 1, None)
     first = found.ranking.iloc[0]
-    assert first["choices"] == "scale=sum stopping=none ep=4"
+    assert first["choices"] == "stopping=none ep=4 scale=sum"
     assert first["distance"] < 0.05  # the very same computation
     as_it_stands = found.ranking[found.ranking["choices"] == "as it stands"]
     assert float(as_it_stands["distance"].iloc[0]) > 1  # the search had something to find
