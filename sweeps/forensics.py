@@ -45,7 +45,7 @@ log = logging.getLogger(__name__)
 class ForensicsSchema:
     """``forensics.*`` (``conf/forensics.yaml``)."""
 
-    trials: int = 24  # a sample of this many distinct combinations when the grid is larger
+    trials: int = 16  # a sample of this many distinct combinations when the grid is larger
     max_grid: int = 64
     seeds: int = 3  # the best three are re-run over seeds 0..seeds-1
     workers: int | None = None

@@ -29,10 +29,12 @@ class DistancePruner(optuna.pruners.BasePruner):
     """Drop a forensic trial that cannot, or will hardly, come closer than the best finished one:
     at once when its lower bound (it stops too late) already exceeds the best distance; from
     epoch ``warmup`` on, when its validation numbers are more than 2x + 1 farther than that, or
-    farther than that and still moving away (the last three epochs each farther)."""
+    farther than that and still moving away (the last three epochs each farther), or farther
+    than the median of the earlier trials at the same epoch (Optuna's median rule)."""
 
     def __init__(self, target: Target, warmup: int = 5) -> None:
         self.target, self.warmup = target, warmup
+        self.median = optuna.pruners.MedianPruner(n_startup_trials=4, n_warmup_steps=warmup)
 
     def prune(self, study: optuna.Study, trial: FrozenTrial) -> bool:
         step = trial.last_step
@@ -49,7 +51,7 @@ class DistancePruner(optuna.pruners.BasePruner):
         now = trial.intermediate_values[step]
         recent = [trial.intermediate_values.get(step - k) for k in (3, 2, 1, 0)]
         receding = None not in recent and all(a < b for a, b in pairwise(recent))
-        return now > 2 * best + 1 or (now > best and receding)
+        return now > 2 * best + 1 or (now > best and receding) or self.median.prune(study, trial)
 
 
 def trial_name(s: Settings, part: Part, number: int, values: dict[str, Any]) -> str:
