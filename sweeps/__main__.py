@@ -37,7 +37,7 @@ def main(cfg: DictConfig) -> None:
         epochs = train_cfg.trainer.epochs
         studies = st.resume(s, epochs)
         with record.study_run(s, studies, train_cfg) as parent:
-            st.run_workers(s, parent and parent.run_id, epochs)
+            st.run_workers([st.Task(s, parent and parent.run_id, epochs)], s.workers)
         for part, study in studies:
             best = st.best_text(study)
             found = f" {study.best_params}" if best != "-" else " (no trial completed)"

@@ -34,7 +34,7 @@ from optuna.trial import TrialState
 from pipeline import cli, train
 from pipeline.config import CONF_DIR, ConfigError, TrainConfig
 from pipeline.tracking.provenance import code_version
-from sweeps import jobs, record, settings, space, storage
+from sweeps import jobs, settings, space, storage
 from sweeps import study as st
 from sweeps.original import ROWS, Target
 
@@ -151,18 +151,22 @@ class Finding:
 
 
 def search(preset: str, s: settings.Settings, seeds: int, parent: str | None) -> Finding:
-    """Run (or resume) one experiment's study, then its best three over ``seeds`` seeds."""
-    cfg = settings.check(s)
-    studies = st.resume(s, cfg.trainer.epochs)
-    with record.study_run(s, studies, cfg) as study_parent:
-        if study_parent and parent:
-            study_parent.client.set_tag(study_parent.run_id, "mlflow.parentRunId", parent)
-        st.run_workers(s, study_parent and study_parent.run_id, cfg.trainer.epochs)
-    [(_, study)] = studies
-    trials = trials_table(s, study)
-    ranking = rerun_best(s, trials, seeds, study_parent and study_parent.run_id)
-    combos = len(list(space.corners(s.space()[1], {})))
-    return Finding(preset, s, trials, ranking, combos, study_parent and study_parent.run_id)
+    """Run (or resume) one experiment's study, then its best three over ``seeds`` seeds (the
+    report runs the steps for several experiments at once: ``context.gather``)."""
+    settings.check(s)
+    [ran] = st.run_studies([s], s.workers, parent)
+    trials = trials_table(s, ran.studies[0][1])
+    todo = rerun_jobs(s, trials, seeds, ran.parent_run_id)
+    run_ids, errors, _ = jobs.ensure(todo, s.workers)
+    if errors:
+        raise cli.WorkFailed("; ".join(f"{k[0]} seed {k[1]}: {e}" for k, e in errors.items()))
+    runs = jobs.collect(run_ids, train.config(s.base_overrides).tracking.uri)[0]
+    return finding(preset, ran, trials, runs)
+
+
+def finding(preset: str, ran: st.Ran, trials: pd.DataFrame, runs: pd.DataFrame) -> Finding:
+    combos = len(list(space.corners(ran.s.space()[1], {})))
+    return Finding(preset, ran.s, trials, ranking(ran.s, runs), combos, ran.parent_run_id)
 
 
 def choices_label(s: settings.Settings, params: dict[str, Any]) -> str:
@@ -191,44 +195,46 @@ def trials_table(s: settings.Settings, study: optuna.Study) -> pd.DataFrame:
     return pd.DataFrame(rows).sort_values("distance", na_position="last").reset_index(drop=True)
 
 
-def rerun_best(
+def rerun_jobs(
     s: settings.Settings, trials: pd.DataFrame, seeds: int, parent: str | None
-) -> pd.DataFrame:
-    """The three closest combinations, and the experiment as it stands, over seeds: their
-    means and spreads, and the distance of the means to the original's row."""
+) -> dict[jobs.Key, jobs.Job]:
+    """The three closest distinct combinations, and the experiment as it stands, over seeds
+    (seed 0 of each is its trial, reused), as group runs under the study's parent run."""
     complete = trials[trials["state"] == "complete"]
     picks: dict[str, dict] = {}
-    for _, row in complete.iterrows():  # the three closest distinct combinations
+    for _, row in complete.iterrows():
         if len(picks) < 3:
             picks.setdefault(row["choices"], row["params"])
     stands = train.config(s.base_overrides).flat()  # the experiment's own choices
     picks.setdefault("as it stands", {k: stands[k] for k in s.params if k != "trainer.epochs"})
-    todo = {
+    return {
         (f"{s.sweep} {label}", seed): jobs.Job(
             (*s.base_overrides, *space.as_overrides(active(s, params)), f"trainer.seed={seed}"),
             {"kind": "forensics-run", "forensics.row": s.sweep},
+            parent,
         )
         for label, params in picks.items()
         for seed in range(seeds)
     }
-    run_ids, errors, _ = jobs.ensure(todo, s.workers, parent=parent)
-    if errors:
-        raise cli.WorkFailed("; ".join(f"{k[0]} seed {k[1]}: {e}" for k, e in errors.items()))
-    runs, _, _ = jobs.collect(run_ids, train.config(s.base_overrides).tracking.uri)
+
+
+def ranking(s: settings.Settings, runs: pd.DataFrame) -> pd.DataFrame:
+    """The re-run combinations' means and spreads over seeds, ranked by the distance of the
+    means to the original's row."""
+    prefix = f"{s.sweep} "
     rows = []
-    for label in picks:
-        group = runs[runs["group"] == f"{s.sweep} {label}"]
-        acc, loss, stop = group["test_accuracy"], group["test_loss"], group["stopped_epoch"]
+    for group, runs_of in runs[runs["group"].str.startswith(prefix)].groupby("group", sort=False):
+        acc, loss, stop = runs_of["test_accuracy"], runs_of["test_loss"], runs_of["stopped_epoch"]
         rows.append(
             {
-                "choices": label,
-                "seeds": len(group),
+                "choices": group.removeprefix(prefix),
+                "seeds": len(runs_of),
                 "test acc % (mean)": round(100 * acc.mean(), 2),
-                "test acc % (sd)": round(100 * acc.std(ddof=1), 2) if len(group) > 1 else np.nan,
+                "test acc % (sd)": round(100 * acc.std(ddof=1), 2) if len(runs_of) > 1 else np.nan,
                 "test loss (mean)": round(loss.mean(), 4),
                 "stop epochs": " / ".join(str(int(e)) for e in stop),
                 "distance": s.target.distance(acc.mean(), loss.mean(), stop.mean()),
-                "run ids": " ".join(group["run_id"]),
+                "run ids": " ".join(runs_of["run_id"]),
             }
         )
     ranked = pd.DataFrame(rows).sort_values("distance").reset_index(drop=True)

@@ -39,6 +39,7 @@ log = logging.getLogger(__name__)
 class Job:
     overrides: tuple[str, ...]
     tags: dict[str, str] = field(default_factory=dict)
+    parent: str | None = None  # the run its group hangs under (a study's), if not the default
 
     def config(self) -> TrainConfig:
         return to_config(train.compose(self.overrides))
@@ -96,7 +97,7 @@ def ensure(
     if not todo:
         return done, {}, len(done)
     parents = {
-        group: group_parent(configs[key], group, jobs[key].tags, parent)
+        group: group_parent(configs[key], group, jobs[key].tags, jobs[key].parent or parent)
         for key in todo
         for group in [key[0]]
     }

@@ -21,6 +21,7 @@ import signal
 import sys
 import warnings
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import optuna
@@ -165,29 +166,39 @@ def next_trial(s: Settings, study: optuna.Study, part: Part) -> optuna.Trial | N
         return trial
 
 
-def work(
-    s: Settings,
-    worker: int,
-    parent_run_id: str | None,
-    max_epochs: int,
-) -> None:
-    """Run trials of every part until each part's budget is spent (this process's share)."""
+@dataclass(frozen=True)
+class Task:
+    """A study to work on: its settings, the MLflow run its trials hang under, its longest
+    training (for the hyperband pruner)."""
+
+    s: Settings
+    parent_run_id: str | None
+    max_epochs: int
+
+
+def work(tasks: Sequence[Task], worker: int) -> None:
+    """Run trials of every part of every task, in order, until each budget is spent (this
+    process's share: other workers take trials from the same budgets)."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    shared = storage.open_storage(s.storage)
-    for part in s.parts():
-        existing = len(open_study(s, part, max_epochs, 0, shared).get_trials(deepcopy=False))
-        study = open_study(s, part, max_epochs, existing + 1000 * worker, shared)
-        objective = Objective(s, part, parent_run_id)
-        while (trial := next_trial(s, study, part)) is not None:
-            frozen = run_trial(study, trial, objective)
-            value = f" {frozen.value:.4f}" if frozen.value is not None else ""
-            where = budget_line(study.get_trials(deepcopy=False), s)
-            log.info(
-                f"[worker {worker}] {part.label + ' ' if part.label else ''}#{frozen.number} "
-                f"{frozen.state.name}{value}  |  {where}  |  best {best_text(study)}"
+    for task in tasks:
+        s = task.s
+        shared = storage.open_storage(s.storage)
+        for part in s.parts():
+            existing = len(
+                open_study(s, part, task.max_epochs, 0, shared).get_trials(deepcopy=False)
             )
-            if objective.outbox:
-                raise StoreError(train.outbox_message(objective.outbox))
+            study = open_study(s, part, task.max_epochs, existing + 1000 * worker, shared)
+            objective = Objective(s, part, task.parent_run_id)
+            while (trial := next_trial(s, study, part)) is not None:
+                frozen = run_trial(study, trial, objective)
+                value = f" {frozen.value:.4f}" if frozen.value is not None else ""
+                where = budget_line(study.get_trials(deepcopy=False), s)
+                log.info(
+                    f"[worker {worker}] {part.name.split(':', 1)[-1]} #{frozen.number} "
+                    f"{frozen.state.name}{value}  |  {where}  |  best {best_text(study)}"
+                )
+                if objective.outbox:
+                    raise StoreError(train.outbox_message(objective.outbox))
 
 
 def best_text(study: optuna.Study) -> str:
@@ -197,39 +208,31 @@ def best_text(study: optuna.Study) -> str:
         return "-"
 
 
-def _worker(
-    s: Settings,
-    worker: int,
-    parent_run_id: str | None,
-    max_epochs: int,
-    parent_pid: int,
-    log_file: str | None,
-) -> None:
+def _worker(tasks: list[Task], worker: int, parent_pid: int, log_file: str | None) -> None:
     """A spawned worker: dies with its parent, logs as it does; an interrupt ends it quietly
     (the parent speaks for the sweep), an error is one line."""
     cli.die_with_parent(parent_pid)
     cli.worker_logging(log_file)
     try:
         with cli.interrupts():
-            work(s, worker, parent_run_id, max_epochs)
+            work(tasks, worker)
     except KeyboardInterrupt:
         sys.exit(130)
     except cli.ONE_LINE_ERRORS as err:
         sys.exit(f"error: [worker {worker}] {mask(str(err))}")
 
 
-def run_workers(s: Settings, parent_run_id: str | None, max_epochs: int) -> None:
-    """Run the sweep here (one worker) or in ``s.workers`` spawned processes on the same
-    studies; the budget is shared through the storage, so the split needs no planning."""
-    if s.workers == 1:
-        work(s, 0, parent_run_id, max_epochs)
+def run_workers(tasks: list[Task], workers: int) -> None:
+    """Run the studies here (one worker) or in ``workers`` spawned processes that go through
+    them in order; budgets are shared through the storage, so the split needs no planning and
+    no worker idles while another finishes a study."""
+    if workers == 1:
+        work(tasks, 0)
         return
     context = multiprocessing.get_context("spawn")  # fresh interpreters: no forked BLAS threads
     procs = [
-        context.Process(
-            target=_worker, args=(s, i, parent_run_id, max_epochs, os.getpid(), cli.job_log())
-        )
-        for i in range(s.workers)
+        context.Process(target=_worker, args=(tasks, i, os.getpid(), cli.job_log()))
+        for i in range(workers)
     ]
     for p in procs:
         p.start()
@@ -250,11 +253,45 @@ def run_workers(s: Settings, parent_run_id: str | None, max_epochs: int) -> None
         raise SystemExit(1)  # each failed worker has said why in one line
     for i, p in enumerate(procs):
         if p.exitcode:  # killed by a signal: its trial is failed and runs again
-            signame = signal.Signals(-p.exitcode).name
-            log.warning(f"warning: worker {i} was ended by {signame}")
-    shared = storage.open_storage(s.storage)
-    if any(p.exitcode for p in procs) and any(
-        wants_more(open_study(s, part, max_epochs, 0, shared).get_trials(deepcopy=False), s)
-        for part in s.parts()
-    ):
+            log.warning(f"warning: worker {i} was ended by {signal.Signals(-p.exitcode).name}")
+    if any(p.exitcode for p in procs) and any(unfinished(task) for task in tasks):
         raise cli.WorkFailed("the study is not complete: run the same command again to finish it")
+
+
+def unfinished(task: Task) -> bool:
+    shared = storage.open_storage(task.s.storage)
+    return any(
+        wants_more(open_study(task.s, part, task.max_epochs, 0, shared).get_trials(), task.s)
+        for part in task.s.parts()
+    )
+
+
+@dataclass
+class Ran:
+    """A study after its trials: its settings, its parts and their Optuna studies, and its
+    MLflow parent run."""
+
+    s: Settings
+    studies: list[tuple[Part, optuna.Study]]
+    parent_run_id: str | None
+
+
+def run_studies(many: Sequence[Settings], workers: int, parent: str | None = None) -> list[Ran]:
+    """Resume every study, give each its MLflow parent run (under ``parent``), and run them
+    all with one set of workers, which go from one study to the next without waiting."""
+    from sweeps import record
+
+    ran: list[Ran] = []
+    with contextlib.ExitStack() as stack:
+        for s in many:
+            cfg = train.config(s.base_overrides)
+            opened = resume(s, cfg.trainer.epochs)
+            run = stack.enter_context(record.study_run(s, opened, cfg))
+            if run and parent:
+                run.client.set_tag(run.run_id, "mlflow.parentRunId", parent)
+            ran.append(Ran(s, opened, run and run.run_id))
+        tasks = [
+            Task(r.s, r.parent_run_id, train.config(r.s.base_overrides).trainer.epochs) for r in ran
+        ]
+        run_workers(tasks, workers)
+    return ran

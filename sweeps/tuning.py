@@ -26,7 +26,7 @@ from omegaconf.errors import OmegaConfBaseException
 from pipeline import cli, train
 from pipeline.config import CONF_DIR, ConfigError
 from pipeline.tracking.provenance import code_version
-from sweeps import jobs, record, settings, space, summary
+from sweeps import jobs, settings, space, summary
 from sweeps import study as st
 from sweeps.original import welch
 
@@ -105,50 +105,42 @@ class Tuning:
 
 
 def tune(s: settings.Settings, hand_picked: pd.DataFrame, seeds: int, parent: str | None) -> Tuning:
-    """Run (or resume) the study, then retrain each group's best over ``seeds`` seeds."""
-    cfg = train.config(s.base_overrides)
-    studies = st.resume(s, cfg.trainer.epochs)
-    with record.study_run(s, studies, cfg) as study_parent:
-        if study_parent and parent:
-            study_parent.client.set_tag(study_parent.run_id, "mlflow.parentRunId", parent)
-        st.run_workers(s, study_parent and study_parent.run_id, cfg.trainer.epochs)
-    trials = summary.trials_table(studies)
-    best = winners(s, studies, trials, hand_picked, seeds, study_parent and study_parent.run_id)
-    return Tuning(s, trials, best, importances(studies), study_parent and study_parent.run_id)
-
-
-def winners(
-    s: settings.Settings,
-    studies: list,
-    trials: pd.DataFrame,
-    hand_picked: pd.DataFrame,
-    seeds: int,
-    parent: str | None,
-) -> pd.DataFrame:
-    """Each experiment's best trial that learned, over seeds, against its hand-picked runs."""
-    best = summary.best_by(trials, "experiment", s.direction)
-    todo = {}
-    for _, row in best.iterrows():
-        values = {
-            k: row[k] for k in ("optimizer.lr", "regularizer.lam") if k in row and pd.notna(row[k])
-        }
-        overrides = (
-            *s.base_overrides,
-            f"experiment={row['experiment']}",
-            *space.as_overrides(values),
-        )
-        for seed in range(seeds):
-            todo[f"tuned {row['experiment']}", seed] = jobs.Job(
-                (*overrides, f"trainer.seed={seed}"), {"kind": "tuned-run"}
-            )
-    run_ids, errors, _ = jobs.ensure(todo, s.workers, parent=parent)
+    """Run (or resume) the study, then retrain each group's best over ``seeds`` seeds (the
+    report runs these steps beside the forensic searches: ``context.gather``)."""
+    [ran] = st.run_studies([s], s.workers, parent)
+    trials = summary.trials_table(ran.studies)
+    run_ids, errors, _ = jobs.ensure(winner_jobs(s, trials, seeds, ran.parent_run_id), s.workers)
     if errors:
         raise cli.WorkFailed("; ".join(f"{k[0]} seed {k[1]}: {e}" for k, e in errors.items()))
-    runs = (
-        jobs.collect(run_ids, train.config(s.base_overrides).tracking.uri)[0] if run_ids else None
-    )
+    uri = train.config(s.base_overrides).tracking.uri
+    runs = jobs.collect(run_ids, uri)[0] if run_ids else pd.DataFrame(columns=["group"])
+    return summarize(ran, trials, runs, hand_picked)
+
+
+def winner_jobs(
+    s: settings.Settings, trials: pd.DataFrame, seeds: int, parent: str | None
+) -> dict[jobs.Key, jobs.Job]:
+    """Each experiment's best trial that learned, over seeds (seed 0 is the trial, reused)."""
+    todo = {}
+    for _, row in summary.best_by(trials, "experiment", s.direction).iterrows():
+        tuned = {k: row[k] for k in ("optimizer.lr", "regularizer.lam") if pd.notna(row.get(k))}
+        overrides = (*s.base_overrides, f"experiment={row['experiment']}")
+        for seed in range(seeds):
+            todo[f"tuned {row['experiment']}", seed] = jobs.Job(
+                (*overrides, *space.as_overrides(tuned), f"trainer.seed={seed}"),
+                {"kind": "tuned-run"},
+                parent,
+            )
+    return todo
+
+
+def summarize(
+    ran: st.Ran, trials: pd.DataFrame, runs: pd.DataFrame, hand_picked: pd.DataFrame
+) -> Tuning:
+    """Per experiment: the search's counts, its best, and both sides over seeds, judged."""
+    best = summary.best_by(trials, "experiment", ran.s.direction)
     rows = []
-    for part, _ in studies:
+    for part, _ in ran.studies:
         experiment = part.fixed["experiment"]
         group = trials[trials["experiment"] == experiment]
         complete = group[group["state"] == "COMPLETE"]
@@ -162,21 +154,22 @@ def winners(
             "hand-picked acc % (mean)": round(mine.mean(), 2) if len(mine) else np.nan,
             "hand-picked acc % (sd)": round(mine.std(ddof=1), 2) if len(mine) > 1 else np.nan,
         }
-        if not learned.empty and runs is not None:
+        tuned = runs[runs["group"] == f"tuned {experiment}"]
+        if not learned.empty and not tuned.empty:
             top = best[best["experiment"] == experiment].iloc[0]
-            tuned = runs[runs["group"] == f"tuned {experiment}"]["test_accuracy"].to_numpy() * 100
-            test = welch(tuned, mine)
+            acc = tuned["test_accuracy"].to_numpy() * 100
+            test = welch(acc, mine)
             row |= {
                 "tuned lr": top["optimizer.lr"],
                 "tuned lambda": top.get("regularizer.lam", np.nan),
-                "tuned acc % (mean)": round(tuned.mean(), 2),
-                "tuned acc % (sd)": round(tuned.std(ddof=1), 2) if len(tuned) > 1 else np.nan,
+                "tuned acc % (mean)": round(acc.mean(), 2),
+                "tuned acc % (sd)": round(acc.std(ddof=1), 2) if len(acc) > 1 else np.nan,
                 "gain (points)": round(test.diff, 2),
                 "p (Welch)": test.p,
                 "verdict": test.verdict,
             }
         rows.append(row)
-    return pd.DataFrame(rows)
+    return Tuning(ran.s, trials, pd.DataFrame(rows), importances(ran.studies), ran.parent_run_id)
 
 
 def importances(studies: list) -> pd.DataFrame:

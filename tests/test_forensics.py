@@ -36,9 +36,11 @@ def test_the_search_finds_a_planted_cause(tmp_path: Path, store: str) -> None:
     s = forensics.row_settings("l2", base, o, store, target)
     assert s.sampler == "grid" and s.n_trials == 60
     found = forensics.search("l2", s, 1, None)
-    first = found.ranking.iloc[0]
-    assert first["choices"] == "stopping=none ep=4 scale=sum"
-    assert first["distance"] < 0.05  # the very same computation
+    by_choices = found.ranking.set_index("choices")["distance"]
+    planted = by_choices["stopping=none ep=4 scale=sum"]
+    assert planted == by_choices.min() and planted < 0.05  # the very same computation ranks first
+    # (penalising the biases too can tie: lambda / 128 on 10 biases for 4 epochs changes
+    # nothing the metrics show)
     as_it_stands = found.ranking[found.ranking["choices"] == "as it stands"]
     assert float(as_it_stands["distance"].iloc[0]) > 1  # the search had something to find
     assert len(found.trials) == 60  # every combination, each once

@@ -181,7 +181,7 @@ def test_diverging_trial_fails_and_the_sweep_goes_on(tmp_path: Path) -> None:
             },
         }
     )
-    st.run_workers(s, None, 3)
+    st.run_workers([st.Task(s, None, 3)], s.workers)
     trials = optuna.load_study(study_name=s.name, storage=storage_of(s.storage)).trials
     assert len(trials) == 4 and all(storage.counted(t) for t in trials)
     for t in trials:

@@ -17,7 +17,8 @@ import numpy as np
 import pandas as pd
 
 from pipeline import gradcheck
-from sweeps import forensics, jobs, tuning
+from sweeps import forensics, jobs, summary, tuning
+from sweeps import study as st
 from sweeps.original import NO_VERDICT, ROWS, WITHIN, verdict
 from sweeps.report.plan import Plan
 
@@ -84,12 +85,31 @@ def gather(plan: Plan, figures: Path, parent: str | None) -> Context:
     ctx = Context(plan, figures, grad, runs, histories, weights, compare(runs), reused, errors)
     done("the experiments")
     outside = ctx.comparison[~ctx.comparison["verdict"].isin([WITHIN, NO_VERDICT])]
-    for preset in outside["preset"]:
-        if preset in plan.forensics:
-            finding = forensics.search(preset, plan.forensics[preset], plan.r.seeds, parent)
-            ctx.findings.append(finding)
-            done(f"the forensic search of {preset}")
-    if plan.tuning is not None:
-        ctx.tuning = tuning.tune(plan.tuning, runs, plan.r.seeds, parent)
-        done("the tuning")
+    rows = [p for p in outside["preset"] if p in plan.forensics]
+    searched = [plan.forensics[p] for p in rows]
+    tuned = [plan.tuning] if plan.tuning is not None else []
+    # every study at once: the workers go from one to the next without waiting
+    ran = st.run_studies([*searched, *tuned], plan.workers, parent)
+    done("the studies (forensic searches and tuning)")
+    trials = {r.s.name: trials_of(r) for r in ran}
+    todo: dict[jobs.Key, jobs.Job] = {}
+    for r in ran:  # then every best over seeds at once, longest first
+        if r.s.objective == "distance":
+            todo |= forensics.rerun_jobs(r.s, trials[r.s.name], plan.r.seeds, r.parent_run_id)
+        else:
+            todo |= tuning.winner_jobs(r.s, trials[r.s.name], plan.r.seeds, r.parent_run_id)
+    rerun_ids, rerun_errors, _ = jobs.ensure(todo, plan.workers, plan.r.force)
+    ctx.errors |= rerun_errors
+    reruns = jobs.collect(rerun_ids, plan.first.tracking.uri)[0] if rerun_ids else runs.iloc[:0]
+    done("the best over seeds")
+    for preset, r in zip(rows, ran):
+        ctx.findings.append(forensics.finding(preset, r, trials[r.s.name], reruns))
+    if tuned:
+        ctx.tuning = tuning.summarize(ran[-1], trials[ran[-1].s.name], reruns, runs)
     return ctx
+
+
+def trials_of(r: st.Ran) -> pd.DataFrame:
+    if r.s.objective == "distance":
+        return forensics.trials_table(r.s, r.studies[0][1])
+    return summary.trials_table(r.studies)
