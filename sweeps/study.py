@@ -114,7 +114,7 @@ def enqueue_grid(s: Settings, part: Part, study: optuna.Study) -> None:
         chosen = np.random.default_rng(s.seed).permutation(len(combos))[: s.n_trials]
         combos = [combos[int(i)] for i in sorted(chosen)]
     present = [
-        t.params
+        t.params or t.system_attrs.get("fixed_params", {})  # a waiting trial has only these
         for t in study.get_trials(deepcopy=False)
         if storage.counted(t) or t.state in (TrialState.RUNNING, TrialState.WAITING)
     ]
