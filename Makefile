@@ -7,9 +7,10 @@ PORT   ?= 5000
 DPORT  ?= 8080
 SWEEP  ?= lr_activation
 ARGS   ?=
+GROUPS ?=
 STORE  := $(CURDIR)/mlruns
 
-.PHONY: help install test test-all lint train gradcheck reproduce-report sweep ui dashboard upload bench clean
+.PHONY: help install test test-all lint train gradcheck reproduce-report sweep ui dashboard upload bench mutate clean
 
 help:
 	@echo "make reproduce-report   the report's experiments, sweep, tables and figures -> reports/"
@@ -21,6 +22,7 @@ help:
 	@echo "make upload             send runs kept during a tracking outage to their store"
 	@echo "make bench              seconds per epoch against the matrix-product floor, PyTorch, sklearn"
 	@echo "make lint"
+	@echo "make mutate [GROUPS=core]  mutation testing (mutmut; not part of make test): docs/mutation.md"
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -68,6 +70,11 @@ $(VENV)/.installed-bench: $(STAMP)
 
 bench: $(VENV)/.installed-bench
 	$(PY) -m pipeline.bench $(ARGS)
+
+# Mutation testing, not part of `make test` or CI: [tool.mutmut] and [[tool.mutation.groups]] in
+# pyproject.toml; the results go to mutants/ (git-ignored), the summary to mutants/summary.md.
+mutate: $(STAMP)
+	$(PY) -m tools.mutation.run $(GROUPS)
 
 clean:
 	rm -rf outputs reports .pytest_cache

@@ -20,6 +20,7 @@ import pytest
 from pipeline.config import TrainConfig, to_config
 from pipeline.data import Dataset
 from pipeline.train import compose, load_data
+from tests import templates
 
 
 def compose_config(*overrides: str) -> object:
@@ -33,14 +34,10 @@ def make_config() -> Callable[..., TrainConfig]:
 
 
 @pytest.fixture(scope="session")
-def migrated_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def migrated_store() -> Path:
     """An empty MLflow SQLite database with its schema, made once: a new store's first
     connect runs every migration (about 4 s), which most tests need not pay again."""
-    from pipeline.tracking import store
-
-    path = tmp_path_factory.mktemp("template") / "mlflow.db"
-    store.client(f"sqlite:///{path}")
-    return path
+    return templates.migrated_store()
 
 
 def new_store(folder: Path, template: Path) -> str:

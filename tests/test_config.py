@@ -111,3 +111,87 @@ def test_a_split_that_leaves_nothing_to_train_on_is_refused(make_config) -> None
     cfg = make_config("data.max_train=3000", "data.val_fraction=0.9999")
     with pytest.raises(ConfigError, match="leaves 0 for training and 3000 for validation"):
         load(cfg.data)
+
+
+def test_relative_paths_are_taken_from_the_repository_root(monkeypatch, tmp_path) -> None:
+    from pipeline.config import ROOT, resolve_path
+
+    monkeypatch.chdir(tmp_path)  # wherever Hydra's working directory is
+    assert resolve_path("data/mnist") == ROOT / "data" / "mnist"
+    assert resolve_path(tmp_path / "x") == tmp_path / "x"
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert resolve_path("~/store") == tmp_path / "store"
+
+
+def test_settings_leave_out_bookkeeping_and_keys_without_effect() -> None:
+    from pipeline.config import (
+        ModelConfig,
+        OptimizerConfig,
+        RegularizerConfig,
+        TrainConfig,
+        TrainerConfig,
+    )
+
+    softmax = TrainConfig(
+        model=ModelConfig(hidden=[]),
+        optimizer=OptimizerConfig("sgd"),
+        trainer=TrainerConfig(stopping="none"),
+    ).settings()
+    for key in ("model.activation", "optimizer.gamma", "trainer.patience", "trainer.monitor"):
+        assert key not in softmax
+    assert not [k for k in softmax if k.startswith("regularizer.") and k != "regularizer.kind"]
+    assert not [k for k in softmax if k.startswith(("tracking.", "data.files", "data.sha256"))]
+    for key in ("preset", "data.dir", "trainer.progress", "trainer.threads"):
+        assert key not in softmax
+    assert {"model.init", "optimizer.lr", "trainer.stopping", "data.max_train"} <= softmax.keys()
+    l1 = TrainConfig(regularizer=RegularizerConfig("l1", 0.1)).settings()
+    assert {"model.activation", "optimizer.gamma", "trainer.patience", "trainer.monitor"} <= set(l1)
+    assert {"regularizer.lam", "regularizer.scale", "regularizer.l1_half"} <= set(l1)
+    l2 = TrainConfig(regularizer=RegularizerConfig("l2", 0.1)).settings()
+    assert "regularizer.l1_half" not in l2 and "regularizer.penalize_bias" in l2
+
+
+def test_training_hash_is_every_computing_key_and_only_those() -> None:
+    import hashlib
+    import json
+
+    from pipeline.config import TrainConfig
+
+    cfg = TrainConfig()
+    keys = {k: v for k, v in cfg.flat().items() if not k.startswith("tracking.")}
+    del keys["trainer.progress"], keys["trainer.threads"]
+    digest = hashlib.sha256(json.dumps(keys, sort_keys=True).encode()).hexdigest()[:16]
+    assert cfg.training_hash() == digest
+    cfg.trainer.threads, cfg.trainer.progress, cfg.tracking.experiment = 4, False, "x"
+    assert cfg.training_hash() == digest
+    cfg.trainer.seed = 7
+    assert cfg.training_hash() != digest
+    assert cfg.training_hash(without=("trainer.seed",)) == TrainConfig().training_hash(
+        without=("trainer.seed",)
+    )
+
+
+def test_flatten_dotted_keys_keep_lists_as_values() -> None:
+    from pipeline.config import flatten
+
+    assert flatten({"a": {"b": 1, "c": {"d": [1, 2]}}, "e": "x"}) == {
+        "a.b": 1,
+        "a.c.d": [1, 2],
+        "e": "x",
+    }
+
+
+def test_a_config_error_without_a_key_names_the_config() -> None:
+    from omegaconf import OmegaConf
+
+    from pipeline.config import to_config
+
+    with pytest.raises(ConfigError) as err:
+        to_config(OmegaConf.create({"model": 5}))
+    assert str(err.value) == "config: Merge error: int is not a subclass of ModelConfig. value: 5"
+
+
+def test_the_whole_message_of_a_broken_rule(make_config) -> None:
+    with pytest.raises(ConfigError) as err:
+        make_config("data.max_train=9")
+    assert str(err.value) == "data.max_train=9 is invalid: expected null or an integer >= 10"

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipeline.config import DataConfig, resolve_path
+from pipeline.config import ConfigError, DataConfig, resolve_path
 from pipeline.data import DataError, load, load_raw, one_hot, read_idx
 
 TRAIN_COUNTS = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
@@ -142,3 +142,139 @@ def test_fashion_mnist_is_a_config_away(make_config) -> None:
     data = load(cfg.data)
     assert data.name == "fashion_mnist" and data.train.x.shape == (80, 784)
     assert data.digest != load(make_config("data.max_train=100").data).digest
+
+
+@pytest.mark.parametrize(
+    "header",
+    [bytes([1, 0, 8, 1]), bytes([0, 1, 8, 1]), bytes([0, 0, 7, 1]), bytes([0, 0, 0x0F, 1])],
+)
+def test_each_magic_byte_is_checked(tmp_path: Path, header: bytes) -> None:
+    path = tmp_path / "bad-magic"
+    path.write_bytes(header + (1).to_bytes(4, "big") + b"\x00")
+    with pytest.raises(DataError) as err:
+        read_idx(path)
+    assert str(err.value) == (
+        f"{path}: bad magic number {header.hex()}; an IDX file starts 0000 08..0e"
+    )
+
+
+@pytest.mark.parametrize(
+    ("code", "values"),
+    [
+        (0x08, [0, 255]),
+        (0x09, [-128, 127]),
+        (0x0B, [-2, 300]),
+        (0x0C, [-70000, 5]),
+        (0x0D, [0.5, -1.25]),
+        (0x0E, [1e300, -2.5]),
+    ],
+)
+def test_every_idx_type_is_read_big_endian(tmp_path: Path, code: int, values: list) -> None:
+    from pipeline.data import IDX_DTYPES
+
+    payload = np.array(values, dtype=IDX_DTYPES[code]).tobytes()
+    (tmp_path / "f").write_bytes(_idx_bytes(code, (2,), payload))
+    assert read_idx(tmp_path / "f").tolist() == values
+
+
+def test_exact_sizes_pass_and_one_byte_less_is_named(tmp_path: Path) -> None:
+    (tmp_path / "scalar").write_bytes(bytes([0, 0, 8, 0, 42]))  # rank 0: a header of 4 bytes
+    assert read_idx(tmp_path / "scalar").tolist() == 42
+    (tmp_path / "short").write_bytes(bytes([0, 0, 8, 1, 0, 0, 0]))
+    with pytest.raises(DataError) as err:
+        read_idx(tmp_path / "short")
+    assert str(err.value) == f"{tmp_path / 'short'}: truncated header (7 bytes, need 8)"
+    (tmp_path / "three").write_bytes(bytes([0, 0, 8]))
+    with pytest.raises(DataError, match="bad magic number 000008"):
+        read_idx(tmp_path / "three")
+
+
+def write_tiny_mnist(folder: Path, train: int = 30, test: int = 12) -> DataConfig:
+    """A data set of ``train`` + ``test`` 2x3 images (gzip IDX files, as MNIST ships) whose
+    pixels encode their row, labels cycling through 0-9; every file's digest in the config."""
+    folder.mkdir(parents=True, exist_ok=True)
+    pixels = {
+        "train": (np.arange(train * 6) * 7 % 256).astype(np.uint8),
+        "test": (np.arange(test * 6) * 11 % 256).astype(np.uint8),
+    }
+    arrays = {
+        "train_images": _idx_bytes(0x08, (train, 2, 3), pixels["train"].tobytes()),
+        "train_labels": _idx_bytes(0x08, (train,), bytes(i % 10 for i in range(train))),
+        "test_images": _idx_bytes(0x08, (test, 2, 3), pixels["test"].tobytes()),
+        "test_labels": _idx_bytes(0x08, (test,), bytes((i + 3) % 10 for i in range(test))),
+    }
+    files, digests = {}, {}
+    for key, raw in arrays.items():
+        files[key] = f"{key}.idx"
+        (folder / f"{key}.idx.gz").write_bytes(gzip.compress(raw))
+        digests[key] = hashlib.sha256(raw).hexdigest()
+    return DataConfig(name="tiny", dir=str(folder), files=files, sha256=digests)
+
+
+def test_the_split_sizes_partition_and_caps(tmp_path: Path) -> None:
+    cfg = write_tiny_mnist(tmp_path / "tiny")
+    data = load(cfg)
+    assert (len(data.train), len(data.val), len(data.test)) == (24, 6, 12)  # 20% of 30
+    assert sorted([*data.train.y, *data.val.y]) == sorted(i % 10 for i in range(30))
+    assert data.train.t.shape == (24, 10) and data.train.x.shape == (24, 6)
+    assert data.name == "tiny" and data.stats is None
+    raw_test = np.frombuffer(
+        gzip.decompress((tmp_path / "tiny/test_images.idx.gz").read_bytes())[16:], np.uint8
+    )
+    np.testing.assert_array_equal(data.examples, raw_test[:30].reshape(5, 6))
+    assert data.test.y.tolist() == [(i + 3) % 10 for i in range(12)]
+    small = load(
+        DataConfig(**{**cfg.__dict__, "max_train": 20, "max_test": 3, "val_fraction": 0.26})
+    )
+    assert (len(small.train), len(small.val), len(small.test)) == (15, 5, 3)  # round(5.2)
+    assert small.examples.shape == (3, 6)
+    assert data.digest == small.digest  # the files, not the split, identify the data set
+
+
+def test_the_split_follows_the_split_seed_only(tmp_path: Path) -> None:
+    cfg = write_tiny_mnist(tmp_path / "tiny")
+    expected = np.random.default_rng(4).permutation(30)
+    data = load(DataConfig(**{**cfg.__dict__, "split_seed": 4}))
+    assert data.val.y.tolist() == [i % 10 for i in expected[:6]]
+    assert data.train.y.tolist() == [i % 10 for i in expected[6:]]
+
+
+def test_a_split_that_leaves_no_validation_is_refused(tmp_path: Path) -> None:
+    cfg = write_tiny_mnist(tmp_path / "tiny")
+    with pytest.raises(ConfigError) as err:
+        load(DataConfig(**{**cfg.__dict__, "max_train": 10, "val_fraction": 0.04}))
+    assert str(err.value) == (
+        "data.val_fraction=0.04 of 10 images leaves 10 for training and 0 for validation: both "
+        "need at least one; change data.val_fraction or data.max_train"
+    )
+    assert len(load(DataConfig(**{**cfg.__dict__, "max_train": 10, "val_fraction": 0.1})).val) == 1
+
+
+def test_train_stats_come_from_the_training_rows_only(tmp_path: Path) -> None:
+    cfg = DataConfig(**{**write_tiny_mnist(tmp_path / "tiny").__dict__, "normalize": "train_stats"})
+    data = load(cfg, "float64")
+    order = np.random.default_rng(0).permutation(30)
+    raw = np.arange(30 * 6).reshape(30, 6) * 7 % 256
+    pixels = raw[order[6:]] / 255.0
+    assert data.stats == pytest.approx((pixels.mean(), pixels.std()), rel=1e-12)
+    np.testing.assert_allclose(data.val.x, (raw[order[:6]] / 255.0 - pixels.mean()) / pixels.std())
+    assert data.train.x.dtype == np.float64 and data.train.t.dtype == np.float64
+
+
+def test_per_image_normalisation_keeps_a_blank_image_finite() -> None:
+    from pipeline.data import normalize
+
+    x = np.array([[0, 0, 0, 0], [0, 255, 0, 255]], np.uint8)
+    out = normalize(x, "per_image", None, "float32")
+    assert out.dtype == np.float32
+    np.testing.assert_allclose(out, [[0, 0, 0, 0], [-1, 1, -1, 1]], atol=1e-6)
+
+
+def test_mismatched_image_and_label_counts_are_named(tmp_path: Path) -> None:
+    cfg = write_tiny_mnist(tmp_path / "tiny")
+    raw = _idx_bytes(0x08, (29,), bytes(29))
+    (tmp_path / "tiny/train_labels.idx.gz").write_bytes(gzip.compress(raw))
+    cfg.sha256["train_labels"] = hashlib.sha256(raw).hexdigest()
+    with pytest.raises(DataError) as err:
+        load_raw(cfg)
+    assert str(err.value) == f"{tmp_path / 'tiny'}: 30 train images but 29 labels"

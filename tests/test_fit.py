@@ -6,7 +6,18 @@ import numpy as np
 import pytest
 
 from pipeline import fit
+from pipeline.config import (
+    ModelConfig,
+    OptimizerConfig,
+    RegularizerConfig,
+    TrackingConfig,
+    TrainConfig,
+    TrainerConfig,
+)
+from pipeline.data import Arrays, Dataset
 from pipeline.fit import Diverged, EarlyStopping
+from pipeline.network import Network
+from pipeline.optim import SGD, Momentum
 
 
 def test_early_stopping_on_a_scripted_sequence() -> None:
@@ -165,3 +176,274 @@ def test_each_gradient_or_init_option_trains(make_config, small_mnist, options: 
     assert result.test_accuracy > 0.5
     default = fit.train(make_config(*args), small_mnist)
     assert not np.array_equal(result.network.theta, default.network.theta)  # it changes a thing
+
+
+# Scripted tests on tiny synthetic arrays (milliseconds each): they pin what short trainings
+# on real data cannot see, e.g. a validation loss that rises before the end, a split larger
+# than one evaluation chunk, the exact step a penalty adds.
+
+
+def synthetic(rows: int, seed: int = 0, features: int = 5, classes: int = 3) -> Arrays:
+    """Distinct random rows, one-hot targets; float64 so hand computations match exactly."""
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, classes, rows)
+    return Arrays(rng.standard_normal((rows, features)), np.eye(classes)[y], y)
+
+
+def tiny_config(
+    optimizer: str = "sgd",
+    lr: float = 0.5,
+    regularizer: RegularizerConfig | None = None,
+    **trainer: object,
+) -> TrainConfig:
+    return TrainConfig(
+        model=ModelConfig(hidden=[4], activation="tanh"),
+        optimizer=OptimizerConfig(optimizer, lr=lr, gamma=0.9),
+        regularizer=regularizer or RegularizerConfig(),
+        trainer=TrainerConfig(**{"dtype": "float64", "progress": False, **trainer}),
+        tracking=TrackingConfig(enabled=False),
+    )
+
+
+def rng(seed: int = 5) -> np.random.Generator:
+    return np.random.default_rng(seed)
+
+
+def tiny_network(seed: int = 1) -> Network:
+    return Network([5, 4, 3], "tanh", "glorot", np.random.default_rng(seed), "float64")
+
+
+def data_gradient(net: Network, data: Arrays) -> np.ndarray:
+    """d(mean cross-entropy)/d(theta) over all of ``data`` (backprop is checked against
+    central differences in test_gradcheck)."""
+    ws = net.workspace(len(data))
+    _, probs = net.loss(data.x, data.t, ws)
+    net.backward(data.x, data.t, probs, ws, 1.0)
+    return net.grad.copy()
+
+
+@pytest.mark.parametrize(
+    ("optimizer", "regularizer"),
+    [
+        ("momentum", RegularizerConfig("l2", 0.3)),
+        ("momentum", RegularizerConfig("l1", 0.3)),
+        ("momentum", RegularizerConfig("l2", 0.3, penalize_bias=True)),
+        ("momentum", RegularizerConfig("l2", 0.3, scale="sum")),
+        ("sgd", RegularizerConfig("l1", 0.3, l1_half=True)),
+        ("sgd", RegularizerConfig()),
+    ],
+)
+def test_each_step_is_the_hand_computed_update(
+    optimizer: str, regularizer: RegularizerConfig
+) -> None:
+    """Two full-batch steps against the report's rules worked out here: the step scale
+    ((1 - gamma) lr for momentum, lr for SGD) multiplies the penalty's gradient exactly as it
+    does the data's, and momentum's velocity carries gamma times the previous step."""
+    train = synthetic(6)
+    cfg = tiny_config(optimizer, regularizer=regularizer, batch_size=6)
+    net, twin = tiny_network(), tiny_network()
+    epochs = fit.Epochs(net, train, cfg, np.random.default_rng(0))
+    scale = 0.5 * (0.1 if optimizer == "momentum" else 1.0)
+    gamma = 0.9 if optimizer == "momentum" else 0.0
+    n = twin.theta.size if regularizer.penalize_bias else twin.n_weights
+    lam = regularizer.lam * (0.5 if regularizer.l1_half else 1.0)
+    lam /= 6 if regularizer.scale == "sum" else 1
+    velocity = np.zeros_like(twin.theta)
+    for _ in range(2):
+        grad = data_gradient(twin, train)
+        w = twin.theta[:n]
+        if regularizer.kind != "none":
+            grad[:n] += lam * (w if regularizer.kind == "l2" else np.sign(w))
+        velocity = gamma * velocity + scale * grad
+        twin.theta -= velocity
+        epochs.run()
+        np.testing.assert_allclose(net.theta, twin.theta, rtol=1e-10, atol=1e-14)
+    assert isinstance(epochs.optimizer, Momentum if optimizer == "momentum" else SGD)
+
+
+@pytest.mark.parametrize(("rows", "batch_size"), [(23, 5), (23, 23), (7, 100)])
+def test_epoch_metrics_are_per_row_against_the_shuffled_labels(rows: int, batch_size: int):
+    """With a zero learning rate the weights stay put, so an epoch's running loss and
+    accuracy must be exactly the whole split's: summed over rows, divided by the row count
+    (not a batch's), each prediction scored against its own (shuffled) row's label."""
+    train = synthetic(rows, seed=3)
+    net = tiny_network()
+    epochs = fit.Epochs(net, train, tiny_config(lr=0.0, batch_size=batch_size), rng())
+    assert epochs.batch == min(batch_size, rows)
+    expected = fit.evaluate(net, train)
+    for _ in range(2):
+        loss, accuracy = epochs.run()
+        assert loss == pytest.approx(expected[0], rel=1e-12)
+        assert accuracy == expected[1]
+
+
+def test_every_epoch_is_reshuffled_and_gathers_matching_rows(monkeypatch) -> None:
+    """Each epoch visits every row once in a new order drawn from the run's generator, and a
+    batch's targets are its own rows' targets."""
+    train = synthetic(10, seed=4)
+    net = tiny_network()
+    seen: list[tuple[np.ndarray, np.ndarray]] = []
+    loss = net.loss
+
+    def spy(x: np.ndarray, t: np.ndarray, ws: object) -> tuple[float, np.ndarray]:
+        seen.append((x.copy(), t.copy()))
+        return loss(x, t, ws)
+
+    monkeypatch.setattr(net, "loss", spy)
+    epochs = fit.Epochs(net, train, tiny_config(lr=0.1, batch_size=4), rng())
+    reference = rng()
+    orders = [reference.permutation(10), reference.permutation(10)]
+    assert not np.array_equal(*orders)
+    for order in orders:
+        seen.clear()
+        epochs.run()
+        assert [len(x) for x, _ in seen] == [4, 4, 2]
+        np.testing.assert_array_equal(np.concatenate([x for x, _ in seen]), train.x[order])
+        np.testing.assert_array_equal(np.concatenate([t for _, t in seen]), train.t[order])
+
+
+def scripted(monkeypatch, val_losses: list[float], val_accuracy: float = 0.5) -> None:
+    """Make ``fit.evaluate`` return the scripted validation losses, one per epoch."""
+    script = iter(val_losses)
+    monkeypatch.setattr(fit, "evaluate", lambda net, data: (next(script), val_accuracy))
+
+
+def fit_scripted(
+    monkeypatch, val_losses: list[float], **trainer: object
+) -> tuple[list[dict], int, object, dict[int, np.ndarray], Network]:
+    """``fit`` on tiny arrays whose validation losses are scripted; returns its result, the
+    weights after every epoch and the network."""
+    scripted(monkeypatch, val_losses)
+    net = tiny_network()
+    after: dict[int, np.ndarray] = {}
+    cfg = tiny_config(lr=0.3, batch_size=3, epochs=len(val_losses), **trainer)
+    history, kept, stopped = fit.fit(
+        net,
+        synthetic(9),
+        synthetic(4, seed=1),
+        cfg,
+        rng(),
+        [lambda epoch, m: after.__setitem__(epoch, net.theta.copy())],
+    )
+    return history, kept, stopped, after, net
+
+
+@pytest.mark.parametrize(
+    ("stopping", "patience", "losses", "stopped_at", "kept"),
+    [
+        ("rises", 2, [0.9, 0.5, 0.6, 0.4, 0.45, 0.5, 0.3], 6, 4),  # a rise, then the best
+        ("rises", 3, [0.9, 0.5, 0.6, 0.7, 0.65, 0.66, 0.67], 7, 2),  # never stops early
+        ("patience", 2, [0.9, 0.5, 0.6, 0.4, 0.45, 0.41, 0.3], 6, 4),
+        ("patience", 1, [0.9, 0.9, 0.3], 2, 1),  # a tie is no improvement
+        ("none", 1, [0.9, 0.5, 0.6, 0.7], 4, 4),  # the last epoch, worse than the best
+    ],
+)
+def test_fit_keeps_the_best_epochs_weights_when_the_loss_rises_before_the_end(
+    monkeypatch, stopping: str, patience: int, losses: list, stopped_at: int, kept: int
+) -> None:
+    history, kept_epoch, stopped, after, net = fit_scripted(
+        monkeypatch, losses, stopping=stopping, patience=patience
+    )
+    assert len(history) == stopped_at and kept_epoch == kept
+    assert [h["val_loss"] for h in history] == losses[:stopped_at]
+    np.testing.assert_array_equal(net.theta, after[kept])
+    assert not np.array_equal(after[kept], after[stopped_at]) or kept == stopped_at
+    early = stopped_at < len(losses)
+    assert (str(stopped) if stopped else None) == ("early stopping" if early else None)
+
+
+def test_a_later_equal_loss_does_not_replace_the_best_weights(monkeypatch) -> None:
+    _, kept, _, after, net = fit_scripted(monkeypatch, [0.5, 0.4, 0.4, 0.6], patience=5)
+    assert kept == 2
+    np.testing.assert_array_equal(net.theta, after[2])
+
+
+def test_monitor_val_objective_adds_the_penalty_at_the_batch_size(monkeypatch) -> None:
+    """Early stopping may watch the validation loss plus the penalty term; that term is the
+    one a training step of ``batch`` rows sees (lam / B with scale=sum)."""
+    scripted(monkeypatch, [1.0, 1.0])
+    net = tiny_network()
+    regularizer = RegularizerConfig("l2", 0.5, scale="sum")
+    cfg = tiny_config(lr=0.0, regularizer=regularizer, batch_size=4, epochs=2)
+    cfg.trainer.monitor = "val_objective"
+    history, kept, _ = fit.fit(net, synthetic(9), synthetic(4, seed=1), cfg, rng())
+    w = net.theta[: net.n_weights]
+    assert history[0]["val_objective"] == pytest.approx(1.0 + 0.5 * 0.5 / 4 * float(w @ w))
+    assert kept == 1  # equal objectives: the first stays the best
+    assert set(history[0]) == {
+        "train_loss",
+        "train_accuracy",
+        "val_loss",
+        "val_accuracy",
+        "epoch_seconds",
+        "val_objective",
+    }
+
+
+@pytest.mark.parametrize(
+    ("train_loss", "val_loss"), [(float("nan"), 0.5), (0.5, float("inf")), (float("-inf"), 0.5)]
+)
+def test_a_non_finite_loss_is_divergence_naming_both_losses(
+    monkeypatch, train_loss: float, val_loss: float
+) -> None:
+    scripted(monkeypatch, [val_loss])
+    monkeypatch.setattr(fit.Epochs, "run", lambda self: (train_loss, 0.5))
+    cfg = tiny_config(lr=2.0, regularizer=RegularizerConfig("l1", 0.25), epochs=3)
+    with pytest.raises(Diverged) as err:
+        fit.fit(tiny_network(), synthetic(9), synthetic(4, seed=1), cfg, rng())
+    assert str(err.value) == (
+        f"loss is no longer finite at epoch 1 (train {train_loss:.3g}, validation "
+        f"{val_loss:.3g}): lower optimizer.lr (now 2.0) or regularizer.lam (now 0.25)"
+    )
+
+
+def test_the_divergence_message_names_lambda_only_with_a_penalty() -> None:
+    for regularizer in (RegularizerConfig(), RegularizerConfig("l2", 0.0)):
+        message = fit.diverged_message(tiny_config(lr=3.0, regularizer=regularizer), 2, 1, 1)
+        assert message.endswith("lower optimizer.lr (now 3.0)")
+
+
+def synthetic_dataset(val_labels: list[int]) -> Dataset:
+    val = synthetic(len(val_labels), seed=1)
+    val = Arrays(val.x, np.eye(3)[val_labels], np.array(val_labels))
+    return Dataset(synthetic(12), val, synthetic(5, seed=2), "digest", "synthetic", None, val.x)
+
+
+@pytest.mark.parametrize(("accuracy", "learned"), [(0.8, True), (0.79, False)])
+def test_a_result_learned_only_five_points_above_the_commonest_class(
+    monkeypatch, accuracy: float, learned: bool
+) -> None:
+    data = synthetic_dataset([0, 0, 0, 1])  # always guessing 0 scores 0.75
+    accuracies = iter([0.0, accuracy, 0.5])
+    test_metrics = (0.25, 0.875)
+
+    def evaluate(net: Network, split: Arrays) -> tuple[float, float]:
+        return test_metrics if split is data.test else (1.0 - len(seen) / 10, next(accuracies))
+
+    seen: list[int] = []
+    monkeypatch.setattr(fit, "evaluate", evaluate)
+    cfg = tiny_config(epochs=2, stopping="none", batch_size=4)
+    result = fit.train(cfg, data, [lambda epoch, m: seen.append(epoch)])
+    assert (result.best_epoch, result.stopped_epoch, result.stop_reason) == (2, 2, "max epochs")
+    assert result.learned is learned and not result.pruned
+    assert (result.test_loss, result.test_accuracy) == test_metrics
+    assert result.network.theta.dtype == np.float64 and result.seconds > 0
+    assert [h["val_accuracy"] for h in result.history] == [0.0, accuracy]
+
+
+def test_a_pruned_result_has_no_test_metrics(monkeypatch) -> None:
+    data = synthetic_dataset([0, 1, 2, 0])
+
+    def prune(epoch: int, metrics: dict) -> None:
+        raise fit.Pruned("pruned at epoch 1")
+
+    result = fit.train(tiny_config(epochs=3), data, [prune])
+    assert result.pruned and result.stopped_epoch == 1 and result.stop_reason == "pruned at epoch 1"
+    assert np.isnan(result.test_loss) and np.isnan(result.test_accuracy)
+
+
+def test_predict_is_the_argmax_of_the_forward_pass_over_several_chunks(monkeypatch) -> None:
+    monkeypatch.setattr(fit, "EVAL_ROWS", 4)
+    net, data = tiny_network(), synthetic(11)
+    logits = net.forward(data.x, net.workspace(11)).copy()
+    np.testing.assert_array_equal(fit.predict(net, data.x), logits.argmax(axis=1))

@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 import sys
 import time
 
+import numpy as np
 import pytest
 from mlflow import MlflowClient
 
 from pipeline import train
 from pipeline.artifacts import load_model
-from pipeline.config import ROOT
-from pipeline.fit import evaluate
-from pipeline.tracking.runs import run_artifact
+from pipeline.config import ROOT, TrackingConfig, TrainConfig, TrainerConfig
+from pipeline.data import Dataset
+from pipeline.fit import Result, evaluate
+from pipeline.tracking import lifecycle
+from pipeline.tracking.runs import PARENT_RUN_ENV, Tracker, end_status, run_artifact
 
 SMALL = ["data.max_train=2000", "data.max_test=500", "trainer.progress=false"]
 
@@ -139,3 +143,273 @@ def test_multirun_is_one_parent_with_children(store: str, tmp_path, launcher: st
     assert {r.info.status for r in all_runs} == {"FINISHED"}
     for job in ("0", "1"):  # Hydra's job log holds the run's lines
         assert "test accuracy" in (tmp_path / job / "train.log").read_text()
+
+
+# In-process records of a scripted result: what a run holds and how it ends, in about a second.
+
+
+def tracked_config(store: str, **tracking: object) -> TrainConfig:
+    cfg = TrainConfig(trainer=TrainerConfig(progress=False))
+    cfg.tracking = TrackingConfig(
+        uri=store, experiment="scripted", figures=False, model=False, **tracking
+    )
+    return cfg
+
+
+def scripted_result(pruned: bool = False, learned: bool = True) -> Result:
+    from pipeline.network import Network
+
+    history = [
+        {"train_loss": 1.5, "train_accuracy": 0.5, "val_loss": 1.25, "val_accuracy": 0.625},
+        {"train_loss": 1.0, "train_accuracy": 0.75, "val_loss": 0.75, "val_accuracy": 0.875},
+        {"train_loss": 0.5, "train_accuracy": 0.8, "val_loss": 1.0, "val_accuracy": 0.75},
+    ]
+    net = Network([2, 2], "tanh", "zeros", np.random.default_rng(0), "float32")
+    nan = float("nan")
+    return Result(
+        net, history, 2, 3, nan if pruned else 0.5, nan if pruned else 0.8125, 4.0,
+        "pruned at epoch 3" if pruned else "early stopping", learned, pruned,
+    )  # fmt: skip
+
+
+def tiny_data() -> Dataset:
+    from pipeline.data import Arrays
+
+    arrays = Arrays(np.zeros((3, 2)), np.eye(2)[[0, 1, 1]], np.array([0, 1, 1]))
+    return Dataset(arrays, arrays, arrays, "f" * 64, "tiny", None, np.zeros((3, 2)))
+
+
+def record(store: str, result: Result, tags: dict | None = None, **tracking) -> str:
+    cfg = tracked_config(store, **tracking)
+    with Tracker(cfg, "scripted run", {"optimizer.lr": "0.1"}, tags or {}) as tracker:
+        tracker.log_dataset(tiny_data())
+        for epoch, metrics in enumerate(result.history, 1):
+            tracker(epoch, metrics)
+        tracker.log_result(result, tiny_data())
+    return tracker.run_id
+
+
+def test_a_tracker_records_everything_and_ends_finished(store: str, monkeypatch) -> None:
+    monkeypatch.setenv(PARENT_RUN_ENV, "parent-of-all")
+    run_id = record(store, scripted_result(), {"preset": "tiny"})
+    client = MlflowClient(store)
+    run = client.get_run(run_id)
+    assert (run.info.status, run.info.run_name) == ("FINISHED", "scripted run")
+    assert run.info.end_time >= run.info.start_time
+    assert run.data.params == {"optimizer.lr": "0.1"}
+    tags = run.data.tags
+    assert tags["preset"] == "tiny" and tags["mlflow.parentRunId"] == "parent-of-all"
+    assert {"git.commit", "code_version", lifecycle.OWNERS_TAG, lifecycle.HEARTBEAT_TAG} <= set(
+        tags
+    )
+    assert tags[lifecycle.OWNERS_TAG] == lifecycle.me()
+    assert (tags["stop_reason"], tags["learned"], tags["outcome"]) == (
+        "early stopping", "true", "complete",
+    )  # fmt: skip
+    assert run.data.metrics == {
+        "best_epoch": 2, "stopped_epoch": 3, "best_val_loss": 0.75, "best_val_accuracy": 0.875,
+        "train_seconds": 4.0, "test_loss": 0.5, "test_accuracy": 0.8125,
+        "train_loss": 0.5, "train_accuracy": 0.8, "val_loss": 1.0, "val_accuracy": 0.75,
+    }  # fmt: skip
+    steps = client.get_metric_history(run_id, "val_loss")
+    assert [(m.step, m.value) for m in sorted(steps, key=lambda m: m.step)] == [
+        (1, 1.25), (2, 0.75), (3, 1.0),
+    ]  # fmt: skip
+    assert {m.step for m in client.get_metric_history(run_id, "test_accuracy")} == {0}
+    assert {a.path for a in client.list_artifacts(run_id)} == {
+        "config.yaml", "history.csv", "model.npz",
+    }  # fmt: skip
+    (dataset,) = run.inputs.dataset_inputs
+    assert (dataset.dataset.name, dataset.dataset.digest) == ("tiny", "f" * 16)
+    assert dataset.dataset.profile == '{"train": 3, "validation": 3, "test": 3}'
+    assert dataset.tags[0].key == "mlflow.data.context" and dataset.tags[0].value == "training"
+    assert not lifecycle.HEARTBEAT._beats.get(run_id)  # it stops beating once ended
+
+
+def test_a_pruned_run_ends_killed_without_test_metrics_or_files(store: str) -> None:
+    run = MlflowClient(store).get_run(record(store, scripted_result(pruned=True)))
+    assert run.info.status == "KILLED"
+    assert run.info.run_name == "scripted run (pruned at epoch 3)"
+    assert run.data.tags["outcome"] == "pruned"
+    assert not {"test_loss", "test_accuracy"} & set(run.data.metrics)
+    assert not MlflowClient(store).list_artifacts(run.info.run_id)
+
+
+def test_a_run_that_never_learned_says_so_and_still_finishes(store: str) -> None:
+    run = MlflowClient(store).get_run(record(store, scripted_result(learned=False)))
+    assert (run.info.status, run.info.run_name) == ("FINISHED", "scripted run (never learned)")
+    assert (run.data.tags["outcome"], run.data.tags["learned"]) == ("never learned", "false")
+
+
+def test_weights_are_left_out_on_request(store: str) -> None:
+    run_id = record(store, scripted_result(), log_weights=False)
+    assert {a.path for a in MlflowClient(store).list_artifacts(run_id)} == {
+        "config.yaml",
+        "history.csv",
+    }
+
+
+@pytest.mark.parametrize(
+    ("error", "status"),
+    [(RuntimeError("boom"), "FAILED"), (KeyboardInterrupt(), "KILLED"), (SystemExit(1), "KILLED")],
+)
+def test_how_a_run_ends_follows_the_exception(store: str, error, status: str) -> None:
+    assert end_status(None) == "FINISHED" and end_status(error) == status
+    with pytest.raises(type(error)), Tracker(tracked_config(store), "n", {}, {}) as tracker:
+        tracker(1, {"val_loss": 0.5})
+        raise error
+    run = MlflowClient(store).get_run(tracker.run_id)
+    assert run.info.status == status
+    assert run.data.metrics == {"val_loss": 0.5}  # the epochs before the end are kept
+    assert ("error" in run.data.tags) == (status == "FAILED")
+    if status == "FAILED":
+        assert run.data.tags["error"] == "RuntimeError: boom"
+
+
+def test_metrics_are_sent_in_batches_once_the_flush_interval_passed(store, monkeypatch) -> None:
+    from pipeline.tracking import runs
+
+    with Tracker(tracked_config(store), "n", {f"p{i}": str(i) for i in range(150)}, {}) as t:
+        monkeypatch.setattr(runs, "FLUSH_SECONDS", 3600.0)
+        t(1, {"val_loss": 0.5})
+        client = MlflowClient(store)
+        assert client.get_run(t.run_id).data.metrics == {}  # batched, not sent yet
+        monkeypatch.setattr(runs, "FLUSH_SECONDS", -1.0)
+        t(2, {f"m{i}": float(i) for i in range(1200)})  # more than one batch of 1000
+        assert len(client.get_run(t.run_id).data.metrics) == 1201
+        assert len(client.get_run(t.run_id).data.params) == 150  # 100 at most per batch
+        assert client.get_run(t.run_id).info.status == "RUNNING"
+
+
+def test_an_outage_mid_run_keeps_the_rest_of_the_record(store: str, tmp_path, caplog) -> None:
+    import requests
+
+    class Down:
+        def __getattr__(self, name: str):
+            def fail(*args, **kwargs):
+                raise requests.ConnectionError("Connection refused")
+
+            return fail
+
+    cfg = tracked_config(store, outbox=str(tmp_path / "outbox"))
+    with Tracker(cfg, "n", {}, {}) as tracker:
+        tracker.client = Down()
+        tracker(1, {"val_loss": 0.5})
+        tracker.flush()
+        tracker.set_tags({"k": "v"})
+    kept = json.loads((tmp_path / "outbox" / tracker.run_id / "record.json").read_text())
+    assert kept["status"] == "FINISHED" and kept["tags"] == {"k": "v"}
+    assert [m[0::3] for m in kept["metrics"]] == [["val_loss", 1]]
+    assert f"the run's record is kept in {tmp_path / 'outbox' / tracker.run_id}" in caplog.text
+
+
+def test_only_an_unreachable_store_counts_as_an_outage() -> None:
+    import requests
+    import sqlalchemy.exc
+    from mlflow.exceptions import MlflowException
+
+    from pipeline.tracking.runs import is_outage
+
+    assert is_outage(requests.ConnectionError()) and is_outage(requests.Timeout())
+    assert is_outage(OSError()) and is_outage(sqlalchemy.exc.OperationalError("s", {}, None))
+    assert is_outage(MlflowException("API request to x failed: Max retries exceeded"))
+    assert is_outage(MlflowException("API request to x: Connection aborted"))
+    assert is_outage(MlflowException("API request to x timed out"))
+    assert not is_outage(MlflowException("API request to x: INVALID_PARAMETER_VALUE"))
+    assert not is_outage(MlflowException("Max retries exceeded"))
+    assert not is_outage(ValueError("Connection"))
+
+
+def test_a_table_run_holds_csv_files_and_metrics(store: str, monkeypatch) -> None:
+    from pipeline.tracking.runs import log_tables, set_tags
+
+    monkeypatch.setenv(PARENT_RUN_ENV, "the-parent")
+    cfg = tracked_config(store)
+    tables = {"rows": [{"a": 1, "b": "x"}, {"a": 2, "b": "y"}]}
+    run_id = log_tables(cfg, "gradcheck", tables, {"worst": 0.25}, {"extra": "1"})
+    client = MlflowClient(store)
+    run = client.get_run(run_id)
+    assert (run.info.status, run.info.run_name) == ("FINISHED", "gradcheck")
+    assert run.data.metrics == {"worst": 0.25}
+    tags = run.data.tags
+    assert (tags["kind"], tags["extra"], tags["mlflow.parentRunId"]) == (
+        "gradcheck",
+        "1",
+        "the-parent",
+    )
+    assert "code_version" in tags and tags[lifecycle.OWNERS_TAG] == lifecycle.me()
+    assert run_artifact(run_id, "rows.csv", store).read_text().splitlines() == ["a,b", "1,x", "2,y"]
+    set_tags(run_id, {"later": "yes"}, store)
+    assert client.get_run(run_id).data.tags["later"] == "yes"
+    with pytest.raises(IndexError):
+        log_tables(cfg, "broken", {"empty": []}, {}, {})
+    (broken,) = [r for r in runs(store) if r.info.run_name == "broken"]
+    assert broken.info.status == "FAILED"
+
+
+class Failing:
+    """A client whose ``method`` raises ``error`` for the first ``times`` calls, the rest
+    reaching the real client."""
+
+    def __init__(self, client, method: str, error: BaseException, times: int = 1) -> None:
+        self.client, self.method, self.error, self.times = client, method, error, times
+        self.calls = 0
+
+    def __getattr__(self, name: str):
+        if name != self.method:
+            return getattr(self.client, name)
+
+        def call(*args, **kwargs):
+            self.calls += 1
+            if self.calls <= self.times:
+                raise self.error
+            return getattr(self.client, name)(*args, **kwargs)
+
+        return call
+
+
+def test_a_store_that_refuses_the_run_is_one_line_or_the_error_itself(
+    store: str, monkeypatch
+) -> None:
+    import requests
+
+    from pipeline.tracking import store as tracking_store
+
+    client, experiment = tracking_store.open_experiment(store, "scripted")
+    for error, expected in [
+        (requests.ConnectionError("Connection refused\nmore"), tracking_store.StoreError),
+        (ValueError("bad name"), ValueError),
+    ]:
+        failing = Failing(client, "create_run", error)
+        monkeypatch.setattr(
+            tracking_store, "open_experiment", lambda uri, name, c=failing: (c, experiment)
+        )
+        with pytest.raises(expected) as err, Tracker(tracked_config(store), "n", {}, {}):
+            pass
+        if expected is tracking_store.StoreError:
+            assert str(err.value) == "cannot create a run: Connection refused"
+    assert not runs(store)
+
+
+def test_a_run_whose_parameters_fail_is_not_left_running(store: str, monkeypatch) -> None:
+    from pipeline.tracking import store as tracking_store
+
+    client, experiment = tracking_store.open_experiment(store, "scripted")
+    failing = Failing(client, "log_batch", ValueError("param refused"))
+    monkeypatch.setattr(tracking_store, "open_experiment", lambda uri, name: (failing, experiment))
+    with pytest.raises(ValueError), Tracker(tracked_config(store), "n", {"a": "1"}, {}):
+        pass
+    (run,) = runs(store)
+    assert run.info.status == "FAILED" and run.data.tags["error"] == "ValueError: param refused"
+
+
+def test_the_data_set_is_logged_again_after_a_lost_race(store: str) -> None:
+    with Tracker(tracked_config(store), "n", {}, {}) as tracker:
+        tracker.client = Failing(tracker.client, "log_inputs", ValueError("UNIQUE constraint"))
+        tracker.log_dataset(tiny_data())
+        assert tracker.client.calls == 2
+    (dataset,) = MlflowClient(store).get_run(tracker.run_id).inputs.dataset_inputs
+    assert dataset.dataset.name == "tiny"
+    with pytest.raises(ValueError), Tracker(tracked_config(store), "n", {}, {}) as tracker:
+        tracker.client = Failing(tracker.client, "log_inputs", ValueError("other"), times=2)
+        tracker.log_dataset(tiny_data())

@@ -1,0 +1,125 @@
+"""Who owns a RUNNING record, whether that process lives, and ending the runs nobody owns."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+
+import pytest
+from mlflow import MlflowClient
+
+from pipeline.tracking import lifecycle, store
+from tests.processes import wait_for
+
+
+def dead_owner() -> str:
+    """An owner on this machine whose process has ended."""
+    proc = subprocess.Popen(["true"])
+    proc.wait()
+    return f"{lifecycle.this_host()}:{proc.pid}:1"
+
+
+def test_an_owner_is_host_boot_pid_and_start_time() -> None:
+    host, pid, start = lifecycle.me().rsplit(":", 2)
+    assert host == lifecycle.this_host() and host.startswith(socket.gethostname() + "/")
+    with open("/proc/sys/kernel/random/boot_id") as f:
+        assert host.endswith("/" + f.read().strip()[:8])
+    assert pid == str(os.getpid())
+    with open(f"/proc/{os.getpid()}/stat") as f:
+        assert start == f.read().rsplit(")", 1)[1].split()[19]
+
+
+def test_whether_an_owner_lives() -> None:
+    assert lifecycle.alive(lifecycle.me()) is True
+    assert lifecycle.alive(dead_owner()) is False
+    host, pid, start = lifecycle.me().rsplit(":", 2)
+    assert lifecycle.alive(f"{host}:{pid}:{int(start) + 1}") is False  # a recycled pid
+    assert lifecycle.alive(f"{host}:x{pid}:{start}") is False
+    assert lifecycle.alive(f"elsewhere/boot:{pid}:{start}") is None
+    assert lifecycle._start_time(2**22 + 7) is None
+
+
+def test_owners_are_a_comma_separated_list() -> None:
+    assert lifecycle.parse_owners("a:1:2,b:3:4") == ["a:1:2", "b:3:4"]
+    assert lifecycle.parse_owners(",a:1:2,") == ["a:1:2"]
+    assert lifecycle.parse_owners(None) == [] == lifecycle.parse_owners("")
+
+
+def test_the_note_names_the_vanished_processes_and_who_noticed() -> None:
+    note = lifecycle.ended_note(["h/b:12:3", "g/c:45:6"])
+    assert note.startswith(
+        "its process (pid 12 on h/b, pid 45 on g/c) ended without closing it; ended by pid "
+        f"{os.getpid()} at "
+    )
+    assert len(note.rsplit(" at ", 1)[1]) == len("2026-01-01 00:00:00")
+
+
+def test_only_runs_that_no_live_process_owns_are_ended(store: str) -> None:
+    client, experiment = store_client(store)
+    me, dead = lifecycle.me(), dead_owner()
+
+    def running(owners: str | None, beat: str | None = None) -> str:
+        tags = {lifecycle.OWNERS_TAG: owners} if owners else {}
+        if beat:
+            tags[lifecycle.HEARTBEAT_TAG] = beat
+        return client.create_run(experiment, tags=tags).info.run_id
+
+    gone = running(dead, "1700000000")
+    gone_without_beat = running(dead)
+    alive = running(f"{dead},{me}", "1")
+    foreign = running(None)
+    finished = running(dead)
+    client.set_terminated(finished, "FINISHED")
+    assert lifecycle.end_stale_runs(client, experiment) == 2
+    status = {r: client.get_run(r).info.status for r in (gone, gone_without_beat, alive, foreign)}
+    assert status == {
+        gone: "KILLED",
+        gone_without_beat: "KILLED",
+        alive: "RUNNING",
+        foreign: "RUNNING",
+    }
+    assert client.get_run(finished).info.status == "FINISHED"
+    ended = client.get_run(gone)
+    assert ended.info.end_time == 1700000000 * 1000  # its last sign of life
+    assert ended.data.tags[lifecycle.ENDED_TAG].startswith(
+        f"its process (pid {dead.rsplit(':', 2)[1]} on {lifecycle.this_host()}) ended"
+    )
+    assert lifecycle.ENDED_TAG not in client.get_run(alive).data.tags
+    assert lifecycle.end_stale_runs(client, experiment) == 0
+
+
+def store_client(uri: str) -> tuple[MlflowClient, str]:
+    client = store.client(uri)
+    return client, client.create_experiment("lifecycle")
+
+
+def test_the_heartbeat_calls_every_beat_and_survives_a_failing_one(monkeypatch) -> None:
+    monkeypatch.setattr(lifecycle, "HEARTBEAT_SECONDS", 0.01)
+    heartbeat = lifecycle.Heartbeat()
+    beats: list[str] = []
+
+    def broken() -> None:
+        beats.append("broken")
+        raise RuntimeError("store down")
+
+    heartbeat.add("a", lambda: beats.append("a"))
+    heartbeat.add("b", broken)
+    wait_for(lambda: beats.count("a") >= 2 and beats.count("broken") >= 2, "two beats of each")
+    assert heartbeat._thread.daemon and heartbeat._thread.name == "heartbeat"
+    heartbeat.remove("a")
+    heartbeat.remove("never added")
+    assert set(heartbeat._beats) == {"b"}
+
+
+@pytest.mark.parametrize(
+    ("owners", "heartbeat", "stale"),
+    [
+        ([], None, False),
+        (["elsewhere/x:1:2"], None, False),
+        (["elsewhere/x:1:2"], 10_000.0 - lifecycle.STALE_SECONDS, False),
+        (["elsewhere/x:1:2"], 9_999.0 - lifecycle.STALE_SECONDS, True),
+    ],
+)
+def test_a_remote_owner_is_stale_once_its_heartbeat_is_old(owners, heartbeat, stale) -> None:
+    assert lifecycle.is_stale(owners, heartbeat, now=10_000.0) is stale

@@ -1,0 +1,112 @@
+"""Where the MLflow store is, how a bad one is refused (one line), and URLs shown masked."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pipeline.config import ROOT
+from pipeline.tracking import store as tracking_store
+
+
+def test_the_store_is_the_config_then_the_environment_then_the_repositorys(
+    monkeypatch, tmp_path: Path
+) -> None:
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.chdir(tmp_path)  # relative SQLite paths are the repository's, not the cwd's
+    assert tracking_store.tracking_uri() == f"sqlite:///{ROOT / 'mlruns' / 'mlflow.db'}"
+    assert tracking_store.tracking_uri("sqlite:///rel/x.db") == f"sqlite:///{ROOT / 'rel' / 'x.db'}"
+    assert tracking_store.tracking_uri("sqlite:////abs/x.db") == "sqlite:////abs/x.db"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:5000")
+    assert tracking_store.tracking_uri() == "http://127.0.0.1:5000"
+    assert tracking_store.tracking_uri("postgresql://u@h/db") == "postgresql://u@h/db"
+
+
+def test_local_companions_and_artifacts_live_beside_a_sqlite_store(tmp_path: Path) -> None:
+    uri = f"sqlite:///{tmp_path}/s/mlflow.db"
+    assert tracking_store.sqlite_path(uri) == f"{tmp_path}/s/mlflow.db"
+    assert (
+        tracking_store.sqlite_path("http://h") is None
+        and tracking_store.sqlite_path("sqlite://x") is None
+    )
+    assert tracking_store.artifact_root(uri) == (tmp_path / "s" / "artifacts").as_uri()
+    assert tracking_store.artifact_root("http://h:5000") is None
+    assert tracking_store.local_folder(uri) == tmp_path / "s"
+    assert tracking_store.local_folder("http://h:5000") == ROOT / "mlruns"
+
+
+def test_passwords_are_masked_wherever_they_appear() -> None:
+    assert (
+        tracking_store.mask("postgresql+psycopg://u:pw@h:5432/db")
+        == "postgresql+psycopg://u:***@h:5432/db"
+    )
+    assert (
+        tracking_store.mask("a http://x:y@h b mysql://n:p@q")
+        == "a http://x:***@h b mysql://n:***@q"
+    )
+    assert (
+        tracking_store.mask("sqlite:////tmp/x.db http://h:5000/p")
+        == "sqlite:////tmp/x.db http://h:5000/p"
+    )
+
+
+def test_the_reason_of_a_connection_error_is_its_useful_part() -> None:
+    assert tracking_store._reason(OSError("[Errno 111] Connection refused")) == "Connection refused"
+    assert tracking_store._reason(ValueError("x\nconnection timed out y")) == "timed out"
+    assert tracking_store._reason(ValueError("first line\nsecond")) == "first line"
+    assert tracking_store._reason(ValueError("")) == "ValueError"
+    assert tracking_store._reason(ValueError("y" * 300)) == "y" * 200
+
+
+def test_a_folder_or_a_file_that_is_no_database_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(tracking_store.StoreError) as err:
+        tracking_store._check_sqlite(f"sqlite:///{tmp_path}")
+    assert str(err.value) == (
+        f"tracking.uri=sqlite:///{tmp_path}: {tmp_path} is a folder; name a database file in it"
+    )
+    text = tmp_path / "notes.db"
+    text.write_text("not a database, and long enough")
+    with pytest.raises(tracking_store.StoreError, match="is not an SQLite database"):
+        tracking_store._check_sqlite(f"sqlite:///{text}")
+    (tmp_path / "empty.db").write_bytes(b"")
+    tracking_store._check_sqlite(
+        f"sqlite:///{tmp_path}/empty.db"
+    )  # a new store begins as an empty file
+    tracking_store._check_sqlite(f"sqlite:///{tmp_path}/new/sub/x.db")
+    assert (tmp_path / "new" / "sub").is_dir()
+    (tmp_path / "file").write_text("")
+    with pytest.raises(
+        tracking_store.StoreError, match=r"cannot create .*file/sub \(Not a directory\)"
+    ):
+        tracking_store._check_sqlite(f"sqlite:///{tmp_path}/file/sub/x.db")
+
+
+def test_an_unknown_scheme_or_an_unreachable_database_is_one_line() -> None:
+    with pytest.raises(tracking_store.StoreError) as err:
+        tracking_store.client("foo://u:secret@h/x")
+    assert str(err.value) == (
+        "tracking.uri=foo://u:***@h/x is invalid: expected sqlite:///<file>, "
+        "postgresql://..., mysql://... or http(s)://<MLflow server>"
+    )
+    from tests.conftest import free_port
+
+    url = f"postgresql+psycopg://u:secret@127.0.0.1:{free_port()}/db"
+    with pytest.raises(tracking_store.StoreError) as err:
+        tracking_store._probe_database(url)
+    assert str(err.value) == (
+        f"tracking store {tracking_store.mask(url)} is unreachable (Connection refused): start "
+        "it, or point tracking.uri (or MLFLOW_TRACKING_URI) at a running one"
+    )
+
+
+def test_a_new_experiment_is_made_once_with_its_kind(store: str) -> None:
+    from mlflow import MlflowClient
+
+    open_experiment = tracking_store.open_experiment.__wrapped__  # not the per-process cache
+    _, made = open_experiment(store, "made-here")
+    experiment = MlflowClient(store).get_experiment(made)
+    assert experiment.name == "made-here"
+    assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"
+    assert experiment.artifact_location == tracking_store.artifact_root(store)
+    assert open_experiment(store, "made-here")[1] == made  # found, not made again
