@@ -36,7 +36,7 @@ from pipeline.config import CONF_DIR, ConfigError, TrainConfig
 from pipeline.tracking.provenance import code_version
 from sweeps import jobs, settings, space, storage
 from sweeps import study as st
-from sweeps.original import ROWS, Target
+from sweeps.original import ROWS, Target, borrowed_length
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +45,7 @@ log = logging.getLogger(__name__)
 class ForensicsSchema:
     """``forensics.*`` (``conf/forensics.yaml``)."""
 
-    trials: int = 16  # a sample of this many distinct combinations when the grid is larger
+    trials: int = 32  # a sample of this many distinct combinations when the grid is larger
     max_grid: int = 64
     seeds: int = 3  # the best three are re-run over seeds 0..seeds-1
     workers: int | None = None
@@ -82,10 +82,10 @@ def space_for(cfg: TrainConfig, target: Target) -> dict[str, dict[str, Any]]:
         return spec | ({"when": when} if when else {})
 
     params: dict[str, dict[str, Any]] = {}
-    fixed = [] if target.stop_epoch is None else ["none"]
+    fixed = [] if target.fixed_epochs is None else ["none"]
     params["trainer.stopping"] = choice(*fixed, cfg.trainer.stopping, "rises", "patience")
-    if target.stop_epoch is not None:  # trained for exactly the original's stop epoch
-        params["trainer.epochs"] = choice(target.stop_epoch, when={"trainer.stopping": ["none"]})
+    if target.fixed_epochs is not None:  # trained for exactly the original's stop epoch
+        params["trainer.epochs"] = choice(target.fixed_epochs, when={"trainer.stopping": ["none"]})
     penalty = cfg.regularizer.kind != "none" and cfg.regularizer.lam > 0
     if penalty:
         params["regularizer.scale"] = choice(cfg.regularizer.scale, "mean", "sum")
@@ -256,7 +256,9 @@ def ranking_text(f: Finding) -> str:
     head = f"{f.preset}: the original reports {100 * t.accuracy:.2f}%, loss {t.loss:g}" + (
         f", stop epoch {t.stop_epoch}" if t.stop_epoch else ""
     )
-    return head + "\n" + f.ranking.drop(columns=["run ids"]).to_string(index=False)
+    note = borrowed_length(f.preset)
+    table = f.ranking.drop(columns=["run ids"]).to_string(index=False)
+    return "\n".join([head, *([note] if note else []), table])
 
 
 @hydra.main(version_base=None, config_path=CONF_DIR, config_name="forensics")

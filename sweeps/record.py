@@ -19,6 +19,7 @@ from pipeline.tracking.store import mask
 from sweeps import settings, storage, summary
 
 log = logging.getLogger(__name__)
+SUMMARIZED = "pipeline.summarized_trials"  # how many finished trials the summary shows
 
 
 def parent_run(
@@ -76,9 +77,13 @@ def study_run(
 
 def log_summary(parent: ParentRun, studies: list[tuple[settings.Part, optuna.Study]]) -> None:
     """The trials table and Optuna's figures on the parent run, and the sweep's counts as
-    metrics whose step is the number of finished trials, so every resumption appends."""
+    metrics whose step is the number of finished trials, so every resumption appends. Nothing
+    is redrawn when no trial finished since the last summary (a warm report)."""
     from mlflow.entities import Metric
 
+    finished = str(sum(t.state.is_finished() for _, st in studies for t in st.trials))
+    if parent.client.get_run(parent.run_id).data.tags.get(SUMMARIZED) == finished:
+        return
     with tempfile.TemporaryDirectory() as tmp:
         table, skipped = summary.write(studies, Path(tmp))
         parent.client.log_artifacts(parent.run_id, tmp)
@@ -94,5 +99,6 @@ def log_summary(parent: ParentRun, studies: list[tuple[settings.Part, optuna.Stu
     parent.client.log_batch(
         parent.run_id, metrics=[Metric(k, v, now, step) for k, v in metrics.items()]
     )
+    parent.client.set_tag(parent.run_id, SUMMARIZED, finished)
     for note in skipped:
         log.info(f"figure skipped: {note}")

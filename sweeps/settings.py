@@ -7,14 +7,12 @@ settings it was made with (``fingerprint``) and ``study.resume`` refuses to mix 
 
 from __future__ import annotations
 
-import copy
-import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from hydra.errors import HydraException
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from pipeline import train
@@ -147,17 +145,12 @@ def settings_from(cfg: Any, base_overrides: Sequence[str]) -> Settings:
     )
 
 
-@functools.lru_cache(maxsize=32)
-def _composed(overrides: tuple[str, ...]) -> DictConfig:
-    return train.compose(overrides)
-
-
 def compose_trial(s: Settings, values: dict[str, Any]) -> TrainConfig:
     """The training config of one point of the space. Hydra composes the config groups a point
     picks (``experiment``, ``regularizer``), once each; plain values are then set on a copy,
     which makes checking a space of hundreds of points take a fraction of a second."""
     groups = {k: v for k, v in values.items() if "." not in k}
-    raw = copy.deepcopy(_composed((*s.base_overrides, *space.as_overrides(groups))))
+    raw = train.compose((*s.base_overrides, *space.as_overrides(groups)))  # a cached copy
     for key, value in values.items():
         if "." in key:
             OmegaConf.update(raw, key, value, merge=False)  # an unknown key raises (struct)

@@ -37,7 +37,7 @@ class TuningSchema:
 
     sweep: str | None = "tune"  # null: no tuning
     min_complete: int = 6  # per experiment: complete trials that learned something
-    trials: int = 14  # per experiment, at most
+    trials: int = 20  # per experiment, at most
     pruner: str = "median"
 
 

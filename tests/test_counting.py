@@ -168,7 +168,7 @@ def test_pruners_and_samplers_are_the_configured_ones(tmp_path: Path) -> None:
     hyperband = st.make_pruner(replace(s, pruner="hyperband"), 7)
     assert (hyperband._min_resource, hyperband._max_resource) == (2, 7)
     median = st.make_pruner(s, 7)
-    assert (median._n_startup_trials, median._n_warmup_steps) == (4, 2)
+    assert (median._n_startup_trials, median._n_warmup_steps) == (4, 5)
 
 
 def scripted_study(direction: str, rows: list[tuple]) -> optuna.Study:

@@ -10,7 +10,7 @@ import pytest
 
 from pipeline import fit, train
 from sweeps import forensics, jobs, tuning
-from sweeps.original import Target, verdict, welch
+from sweeps.original import Target, borrowed_length, verdict, welch
 
 BASE = ["data.max_train=1000", "data.max_test=300", "trainer.progress=false"]
 
@@ -120,3 +120,18 @@ def test_a_group_that_never_learned_has_no_best(tmp_path: Path, store: str) -> N
     assert row["complete"] >= 2 and row["never learned"] == row["complete"]
     assert pd.isna(row.get("tuned acc % (mean)", np.nan))
     assert "no trial learned anything" in sentence(row)
+
+
+def test_a_row_without_a_stop_epoch_borrows_the_length_of_the_row_it_says_it_mirrors() -> None:
+    """L1 gives no stop epoch but is trained with "everything else the same" as L2 (5 epochs):
+    its fixed-length hypothesis trains 5 epochs, while its distance never counts epochs."""
+    l1 = Target.of("l1")
+    assert (l1.stop_epoch, l1.fixed_epochs) == (None, 5)
+    assert l1.distance(0.9518, 0.1649, 50) == 0  # no stop epoch in the distance
+    params = forensics.space_for(train.config(["experiment=l1"]), l1)
+    assert params["trainer.stopping"]["choices"][0] == "none"  # the cheap ones first
+    assert params["trainer.epochs"]["choices"] == [5]
+    assert "everything else the same" in borrowed_length("l1")
+    assert borrowed_length("l2") == "" and Target.of("relu").fixed_epochs == 17
+    no_hint = forensics.space_for(train.config(["experiment=l1"]), Target(0.95, 0.16, None))
+    assert "trainer.epochs" not in no_hint and "none" not in no_hint["trainer.stopping"]["choices"]

@@ -6,10 +6,10 @@ from __future__ import annotations
 import pandas as pd
 
 from sweeps.forensics import Finding
+from sweeps.original import borrowed_length
 from sweeps.report.context import Context
 from sweeps.report.document import Section
 
-TITLE = "Where we differ from the original, and why"
 TITLE = "Where we differ from the original, and why"
 RULE = (
     "Each row outside the seed spread is searched over the implementation choices the original "
@@ -58,6 +58,7 @@ def explain(f: Finding) -> list[str]:
     lines = [
         f"{f.preset}: {len(f.trials)} of its {f.combos} combinations tried ({how}); "
         f"{counts.get('pruned', 0)} stopped early as hopeless, {counts.get('complete', 0)} ran out."
+        + (f" {borrowed_length(f.preset)}" if borrowed_length(f.preset) else "")
     ]
     best = r.iloc[0]
     baseline = r[r["choices"] == "as it stands"]
