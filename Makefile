@@ -10,7 +10,7 @@ ARGS   ?=
 GROUPS ?=
 STORE  := $(CURDIR)/mlruns
 
-.PHONY: help install test test-all lint train gradcheck reproduce-report sweep ui dashboard upload bench mutate clean
+.PHONY: help install test test-all lint train gradcheck reproduce-report sweep ui dashboard upload bench bench-sweeps mutate clean
 
 help:
 	@echo "make reproduce-report   the report's experiments, sweep, tables and figures -> reports/"
@@ -21,6 +21,7 @@ help:
 	@echo "make dashboard [DPORT=8080]  optuna-dashboard on 127.0.0.1 over every study"
 	@echo "make upload             send runs kept during a tracking outage to their store"
 	@echo "make bench              seconds per epoch against the matrix-product floor, PyTorch, sklearn"
+	@echo "make bench-sweeps       a sweep's share of time outside training; 1 vs 2 workers"
 	@echo "make lint"
 	@echo "make mutate [GROUPS=core]  mutation testing (mutmut; not part of make test): docs/mutation.md"
 
@@ -32,7 +33,7 @@ $(STAMP): pyproject.toml constraints.txt
 install: $(STAMP)
 
 test: $(STAMP)
-	$(PY) -m pytest -q -m "not slow"
+	$(PY) -m pytest -q -n 2 -m "not slow"
 
 test-all: $(STAMP)
 	$(PY) -m pytest -q
@@ -70,6 +71,9 @@ $(VENV)/.installed-bench: $(STAMP)
 
 bench: $(VENV)/.installed-bench
 	$(PY) -m pipeline.bench $(ARGS)
+
+bench-sweeps: $(STAMP)
+	$(PY) -m sweeps.bench $(ARGS)
 
 # Mutation testing, not part of `make test` or CI: [tool.mutmut] and [[tool.mutation.groups]] in
 # pyproject.toml; the results go to mutants/ (git-ignored), the summary to mutants/summary.md.

@@ -120,9 +120,13 @@ def progress_line(prefix: str = "") -> fit.EpochHook:
 
 def differences(cfg: TrainConfig) -> dict[str, Any]:
     """The settings in which ``cfg`` differs from its preset (seed aside): what names a run."""
-    preset = to_config(compose([f"experiment={cfg.preset}"] if cfg.preset != "custom" else []))
-    ours, theirs = cfg.settings(), preset.settings()
-    return {k: v for k, v in ours.items() if k != "trainer.seed" and theirs.get(k) != v}
+    theirs = _preset_settings(cfg.preset)
+    return {k: v for k, v in cfg.settings().items() if k != "trainer.seed" and theirs.get(k) != v}
+
+
+@functools.lru_cache(maxsize=16)
+def _preset_settings(preset: str) -> dict[str, Any]:
+    return to_config(compose([f"experiment={preset}"] if preset != "custom" else [])).settings()
 
 
 SHORT_NAMES = {"data.max_train": "train", "data.max_test": "test", "trainer.epochs": "ep"}

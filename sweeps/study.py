@@ -31,7 +31,7 @@ from pipeline import cli, train
 from pipeline.tracking.store import StoreError, mask
 from sweeps import space, storage
 from sweeps.objective import DistancePruner, Objective, run_trial
-from sweeps.settings import Part, Settings, differences, fingerprint
+from sweeps.settings import Part, Settings, compose_trial, differences, fingerprint
 from sweeps.space import SweepError
 
 log = logging.getLogger(__name__)
@@ -190,6 +190,7 @@ def work(tasks: Sequence[Task], worker: int) -> None:
             )
             study = open_study(s, part, task.max_epochs, existing + 1000 * worker, shared)
             objective = Objective(s, part, task.parent_run_id)
+            train.load_data(compose_trial(s, part.fixed))  # once per process, before the trials
             while (trial := next_trial(s, study, part)) is not None:
                 frozen = run_trial(study, trial, objective)
                 value = f" {frozen.value:.4f}" if frozen.value is not None else ""

@@ -43,7 +43,9 @@ def section(ctx: Context) -> Section:
     if len(ctx.seeds) > 1:
         text.append(
             f"In all, {counts.get(WITHIN, 0)} of {len(table)} experiments agree with the original "
-            f"within the seed spread, {counts.get(BETTER, 0)} do better and "
+            f"within the seed spread, {counts.get(BETTER, 0)} "
+            + ("does" if counts.get(BETTER, 0) == 1 else "do")
+            + " better and "
             f"{counts.get(WORSE, 0)} worse."
         )
     section = Section(

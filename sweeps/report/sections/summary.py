@@ -19,10 +19,14 @@ def section(ctx: Context) -> Section:
         )
     else:
         overview = (
-            f"Of the original's {len(table)} experiments, {len(names[WITHIN])} are reproduced "
+            f"Of the original's {len(table)} experiments, {len(names[WITHIN])} "
+            + ("is" if len(names[WITHIN]) == 1 else "are")
+            + " reproduced "
             f"within the seed spread of {len(ctx.seeds)} seeds"
             + _list(names[WITHIN])
-            + f", {len(names[BETTER])} come out better"
+            + f", {len(names[BETTER])} "
+            + ("comes" if len(names[BETTER]) == 1 else "come")
+            + " out better"
             + _list(names[BETTER])
             + f" and {len(names[WORSE])} worse"
             + _list(names[WORSE])
