@@ -44,6 +44,9 @@ def log(client: Any, run_id: str, folder: Path, example: np.ndarray, preprocessi
     (folder / "preprocessing.json").write_text(json.dumps(preprocessing))
     pixels = example.astype(np.float32)  # what JSON carries: numbers, 0-255
     mlflow.set_tracking_uri(client.tracking_uri)  # Model.log speaks to the fluent API's store
+    # ... and files the model under the fluent API's experiment (else "Default", where the
+    # run's page never finds it)
+    mlflow.set_experiment(experiment_id=client.get_run(run_id).info.experiment_id)
     return _log(folder, run_id, pixels).model_uri
 
 

@@ -96,10 +96,10 @@ def ensure(
     log.info(f"{len(done)} of {len(jobs)} runs reused, training {len(todo)}")
     if not todo:
         return done, {}, len(done)
+    firsts = {key[0]: key for key in reversed(list(todo))}  # one parent per group, not per seed
     parents = {
         group: group_parent(configs[key], group, jobs[key].tags, jobs[key].parent or parent)
-        for key in todo
-        for group in [key[0]]
+        for group, key in firsts.items()
     }
     try:
         trained, errors = _pool(todo, configs, workers, {g: p.run_id for g, p in parents.items()})

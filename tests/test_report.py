@@ -109,6 +109,8 @@ def test_report_end_to_end_then_reuse(tmp_path: Path) -> None:
     assert all(len(by_parent[g.info.run_id]) == 2 for g in groups)  # the seeds
     assert len(studies) == 2  # the forensic search of l2, the tuning
     assert {r.info.status for r in runs} <= {"FINISHED", "KILLED"}  # KILLED: pruned trials
+    killed = [r for r in runs if r.info.status == "KILLED"]
+    assert all(r.data.tags.get("outcome") == "pruned" for r in killed)  # never a parent
     trained = {r.info.run_id for r in runs}
 
     second = report(tmp_path, *SMALL, "report.seeds=2")

@@ -30,7 +30,11 @@ def test_a_logged_model_loads_registers_and_serves(make_config, store: str, tmp_
     )
     result = train.run(cfg)
     client = mlflow.MlflowClient(store)
-    uri = client.get_run(result.run_id).data.tags["model_uri"]
+    run = client.get_run(result.run_id)
+    uri = run.data.tags["model_uri"]
+    # filed with its run, where the run page and the Models column look for it
+    (model,) = client.search_logged_models([run.info.experiment_id])
+    assert model.source_run_id == result.run_id and model.name == "model"
     raw, _ = load_raw(cfg.data)
     pixels = raw["test_images"][:500].reshape(500, -1).astype(np.float32)  # what users have
     labels = raw["test_labels"][:500]

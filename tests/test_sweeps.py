@@ -139,8 +139,11 @@ def test_always_pruning_pruner_marks_trials_pruned(tmp_path: Path) -> None:
 
 def test_two_workers_finish_exactly_n_distinct_trials(tmp_path: Path) -> None:
     out = sweep(tmp_path, "n_trials=5", "workers=2", "tracking=none")
-    assert "[worker 0]" in out.stdout and "[worker 1]" in out.stdout
     trials = load(tmp_path).trials
+    # run by the spawned workers (how the 5 split between them depends on timing: not asserted)
+    assert 1 <= len({t.user_attrs[storage.OWNER_ATTR] for t in trials}) <= 2
+    lines = [line for line in out.stdout.splitlines() if line.startswith("[worker ")]
+    assert len(lines) == 5 and {line[:10] for line in lines} <= {"[worker 0]", "[worker 1]"}
     assert sorted(t.number for t in trials) == [0, 1, 2, 3, 4]
     assert all(storage.counted(t) for t in trials)
     assert len({tuple(sorted(t.params.items())) for t in trials}) == 5

@@ -45,6 +45,9 @@ def test_a_run_is_recorded_completely(make_config, store: str) -> None:
     tags = run.data.tags
     assert tags["preset"] == "relu" and tags["hydra.overrides"] == "experiment=relu"
     assert tags["outcome"] == "complete" and tags["learned"] == "true"
+    # MLflow's own Source and Git fields, not only ours
+    assert tags["mlflow.source.git.commit"] == tags["git.commit"]
+    assert tags["mlflow.source.name"].startswith("python") and tags["mlflow.source.type"] == "LOCAL"
     (dataset,) = run.inputs.dataset_inputs
     assert dataset.dataset.name == "mnist" and dataset.dataset.digest == tags["data.digest"][:16]
     assert '"train": 1600' in dataset.dataset.profile and '"test": 500' in dataset.dataset.profile
@@ -140,6 +143,7 @@ def test_multirun_is_one_parent_with_children(store: str, tmp_path, launcher: st
     (parent,) = [r for r in all_runs if r.data.tags.get("kind") == "multirun"]
     children = [r for r in all_runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
     assert sorted(r.data.tags["preset"] for r in children) == ["relu", "sigmoid"]
+    assert {r.data.tags["mlflow.source.name"] for r in [parent]} == {"python -m pipeline.train"}
     assert {r.info.status for r in all_runs} == {"FINISHED"}
     for job in ("0", "1"):  # Hydra's job log holds the run's lines
         assert "test accuracy" in (tmp_path / job / "train.log").read_text()

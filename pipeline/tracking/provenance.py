@@ -6,6 +6,7 @@ import ast
 import hashlib
 import platform
 import subprocess
+import sys
 from functools import cache
 from importlib import metadata
 from pathlib import Path
@@ -64,7 +65,8 @@ def _git(*args: str) -> str:
 
 @cache
 def provenance() -> dict[str, str]:
-    """Git commit and dirtiness, and the versions of what the numbers depend on."""
+    """Git commit and dirtiness, the versions of what the numbers depend on, and MLflow's own
+    Source and Git fields (the command this process runs)."""
     commit = _git("rev-parse", "HEAD") or "unknown"
     tags = {
         "git.commit": commit,
@@ -74,16 +76,24 @@ def provenance() -> dict[str, str]:
     }
     for package in ("numpy", "mlflow", "hydra-core", "optuna"):
         tags[f"version.{package}"] = metadata.version(package)
-    return tags
+    return tags | source_tags(entry_point(), commit)
 
 
-def source_tags(entry_point: str) -> dict[str, str]:
+def entry_point() -> str:
+    """``python -m sweeps.report``: the command whose process (or pool worker) this is."""
+    spec = getattr(sys.modules.get("__main__"), "__spec__", None)
+    if spec is None:
+        return Path(sys.argv[0]).name or "python"
+    return f"python -m {spec.name.removesuffix('.__main__')}"
+
+
+def source_tags(entry_point: str, commit: str | None = None) -> dict[str, str]:
     """The tags MLflow's UI shows as a run's Source and Git commit."""
     remote = _git("config", "--get", "remote.origin.url")
     tags = {
         "mlflow.source.type": "LOCAL",
         "mlflow.source.name": entry_point,
-        "mlflow.source.git.commit": provenance()["git.commit"],
+        "mlflow.source.git.commit": commit or _git("rev-parse", "HEAD") or "unknown",
     }
     if remote:
         tags["mlflow.source.git.repoURL"] = remote
