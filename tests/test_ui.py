@@ -85,13 +85,18 @@ def test_the_links_of_make_ui_open_the_runs_and_the_grouped_charts(
     _, errors, _ = jobs.ensure(todo, 2)
     assert not errors
     client, experiment_id = stores.open_experiment(store, "mnist-mlp")
+    trial = client.create_run(experiment_id, run_name="sweep-trial-7", tags={"kind": "trial"})
+    client.set_terminated(trial.info.run_id)
     ensure_view(client, experiment_id)
     urls = links(mlflow_server.url, experiment_id)
 
     page.goto(urls["runs"])  # a fresh browser: no click on "Model training" needed
     for group in PRESETS:  # the group runs, each a readable row with its seeds below
         page.get_by_role("link", name=group, exact=True).first.wait_for(timeout=60_000)
+    assert "sweep-trial-7" not in page.inner_text("body")  # trials are not in the way
     page.screenshot(path=SCREENSHOTS / "mlflow-runs.png", full_page=False)
+    page.goto(urls["all runs"])
+    page.get_by_role("link", name="sweep-trial-7", exact=True).first.wait_for(timeout=60_000)
 
     page.goto(urls["grouped charts"])
     page.get_by_text("Group by: report.experiment").first.wait_for(timeout=60_000)

@@ -84,7 +84,7 @@ class Tracker:
         self.cfg = cfg
         self.name = name
         self.params = params
-        self.tags = {**provenance(), **tags}
+        self.tags = {"kind": "run", **provenance(), **tags}  # callers name other kinds
         parent_run_id = parent_run_id or os.environ.get(PARENT_RUN_ENV)
         if parent_run_id:
             self.tags["mlflow.parentRunId"] = parent_run_id

@@ -21,10 +21,12 @@ import shutil
 import sys
 import time
 from typing import Any
+from urllib.parse import quote
 
 from pipeline.tracking import store
 
 VIEW = "report"
+NO_TRIALS = "tags.kind != 'trial'"
 GROUPED = {  # the report's experiment runs, grouped by experiment: charts average the seeds
     "searchFilter": "tags.kind = 'report-run'",
     "groupBy": {
@@ -48,9 +50,12 @@ def ensure_view(client: Any, experiment_id: str) -> None:
 
 
 def links(base: str, experiment_id: str) -> dict[str, str]:
+    """The runs without sweep trials (hundreds of them would push the report's tree past the
+    table's first page; each trial sits under its study), every run, and the grouped charts."""
     runs = f"{base}/#/experiments/{experiment_id}/runs?workflowType=machine_learning"
     return {
-        "runs": runs,
+        "runs": f"{runs}&searchFilter={quote(NO_TRIALS)}",
+        "all runs": f"{runs}&searchFilter=",  # explicit: the UI would restore the last filter
         "grouped charts": f"{runs}&compareRunsMode=CHART&viewStateShareKey={VIEW}",
     }
 
