@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from pipeline.config import ConfigError, DataConfig, resolve_path
-from pipeline.data import DataError, load, load_raw, one_hot, read_idx
+from pipeline.data import DataError, digest, load, load_raw, one_hot, read_idx
 
 TRAIN_COUNTS = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
 TEST_COUNTS = [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
@@ -125,8 +125,14 @@ def test_digest_mismatch_and_truncated_copy(tmp_path: Path, mnist_cfg: DataConfi
     raw[100] = (raw[100] + 1) % 10  # one wrong label
     labels.write_bytes(gzip.compress(bytes(raw)))
     cfg = DataConfig(**{**mnist_cfg.__dict__, "dir": str(folder)})
-    with pytest.raises(DataError, match=r"t10k-labels-idx1-ubyte.gz: SHA-256 .* expected ff7bcfd4"):
+    with pytest.raises(DataError) as err:
         load_raw(cfg)
+    expected = cfg.sha256["test_labels"]
+    assert str(err.value) == (
+        f"{labels}: SHA-256 of the decompressed bytes is {hashlib.sha256(raw).hexdigest()}, "
+        f"expected {expected}; the file is damaged or not the one the data config names"
+    )
+    assert expected.startswith("ff7bcfd4")
     labels.write_bytes(gzip.compress(bytes(raw[:-10])))
     with pytest.raises(DataError, match="SHA-256"):
         load_raw(cfg)
@@ -180,6 +186,14 @@ def test_every_idx_type_is_read_big_endian(tmp_path: Path, code: int, values: li
 def test_exact_sizes_pass_and_one_byte_less_is_named(tmp_path: Path) -> None:
     (tmp_path / "scalar").write_bytes(bytes([0, 0, 8, 0, 42]))  # rank 0: a header of 4 bytes
     assert read_idx(tmp_path / "scalar").tolist() == 42
+    (tmp_path / "none").write_bytes(_idx_bytes(0x08, (0,), b""))  # only a header: no rows
+    assert read_idx(tmp_path / "none").shape == (0,)
+    (tmp_path / "header").write_bytes(bytes([0, 0, 8, 0]))
+    with pytest.raises(DataError) as err:
+        read_idx(tmp_path / "header")
+    assert str(err.value) == (
+        f"{tmp_path / 'header'}: 4 bytes, expected 5 for shape () (truncated or padded)"
+    )
     (tmp_path / "short").write_bytes(bytes([0, 0, 8, 1, 0, 0, 0]))
     with pytest.raises(DataError) as err:
         read_idx(tmp_path / "short")
@@ -229,6 +243,14 @@ def test_the_split_sizes_partition_and_caps(tmp_path: Path) -> None:
     assert (len(small.train), len(small.val), len(small.test)) == (15, 5, 3)  # round(5.2)
     assert small.examples.shape == (3, 6)
     assert data.digest == small.digest  # the files, not the split, identify the data set
+    files = "".join(
+        cfg.sha256[k] for k in ("train_images", "train_labels", "test_images", "test_labels")
+    )
+    assert data.digest == hashlib.sha256(files.encode()).hexdigest()
+    unverified = {**cfg.sha256, "test_labels": None}
+    files = files.removesuffix(cfg.sha256["test_labels"])
+    assert digest(DataConfig(sha256=unverified)) == hashlib.sha256(files.encode()).hexdigest()
+    assert data.train.x.dtype == data.train.t.dtype == np.float32  # unless asked otherwise
 
 
 def test_the_split_follows_the_split_seed_only(tmp_path: Path) -> None:

@@ -7,6 +7,7 @@ import pytest
 
 from pipeline import fit
 from pipeline.config import (
+    ConfigError,
     ModelConfig,
     OptimizerConfig,
     RegularizerConfig,
@@ -348,8 +349,10 @@ def test_fit_keeps_the_best_epochs_weights_when_the_loss_rises_before_the_end(
     assert [h["val_loss"] for h in history] == losses[:stopped_at]
     np.testing.assert_array_equal(net.theta, after[kept])
     assert not np.array_equal(after[kept], after[stopped_at]) or kept == stopped_at
-    early = stopped_at < len(losses)
-    assert (str(stopped) if stopped else None) == ("early stopping" if early else None)
+    if stopped_at < len(losses):
+        assert str(stopped) == "early stopping"
+    else:
+        assert stopped is None
 
 
 def test_a_later_equal_loss_does_not_replace_the_best_weights(monkeypatch) -> None:
@@ -398,7 +401,7 @@ def test_a_non_finite_loss_is_divergence_naming_both_losses(
 
 
 def test_the_divergence_message_names_lambda_only_with_a_penalty() -> None:
-    for regularizer in (RegularizerConfig(), RegularizerConfig("l2", 0.0)):
+    for regularizer in (RegularizerConfig(lam=0.5), RegularizerConfig("l2", 0.0)):
         message = fit.diverged_message(tiny_config(lr=3.0, regularizer=regularizer), 2, 1, 1)
         assert message.endswith("lower optimizer.lr (now 3.0)")
 
@@ -447,3 +450,64 @@ def test_predict_is_the_argmax_of_the_forward_pass_over_several_chunks(monkeypat
     net, data = tiny_network(), synthetic(11)
     logits = net.forward(data.x, net.workspace(11)).copy()
     np.testing.assert_array_equal(fit.predict(net, data.x), logits.argmax(axis=1))
+
+
+def test_the_memory_check_is_the_documented_estimate(monkeypatch) -> None:
+    """Parameters (weights, gradient, best copy, momentum, penalty scratch: 5 of each) and
+    three buffers of every layer's outputs for a training and an evaluation workspace: a
+    machine one byte smaller than that refuses the network, one of that size builds it."""
+    cfg = tiny_config(batch_size=16)
+    cfg.model.hidden = [7, 6]
+    cfg.trainer.dtype = "float32"
+    params = 5 * 7 + 7 + 7 * 6 + 6 + 6 * 3 + 3
+    needed = (5 * params + 3 * (16 + fit.EVAL_ROWS) * (7 + 6 + 3)) * 4
+    for memory, fits in ((needed, True), (needed - 1, False)):
+        sizes = {"SC_PAGE_SIZE": 1, "SC_PHYS_PAGES": memory}
+        monkeypatch.setattr(fit.os, "sysconf", lambda name, sizes=sizes: sizes[name])
+        if fits:
+            net = fit.build_network(cfg, 5, 3, rng())
+            assert net.sizes == [5, 7, 6, 3] and net.dtype == np.float32
+            assert net.activation == "tanh"
+            continue
+        with pytest.raises(ConfigError) as err:
+            fit.build_network(cfg, 5, 3, rng())
+        assert str(err.value) == (
+            "model.hidden=[7, 6] needs about 0 GiB for its parameters and buffers, more than "
+            "this machine's 0 GiB: use fewer or smaller hidden layers"
+        )
+
+
+def test_timings_are_durations(monkeypatch) -> None:
+    scripted(monkeypatch, [0.5, 0.4, 0.3])  # two epochs, then the test split
+    cfg = tiny_config(epochs=2, batch_size=4)
+    result = fit.train(cfg, synthetic_dataset([0, 1, 2, 0]))
+    assert 0 < result.seconds < 60
+    assert all(0 < h["epoch_seconds"] < 60 for h in result.history)
+
+
+def test_a_diverging_run_raises_diverged_without_numpy_warnings() -> None:
+    """Overflow and invalid values are expected on the way to divergence: silenced, so the
+    user sees one line, not a screen of NumPy warnings."""
+    import warnings
+
+    data = synthetic_dataset([0, 1, 2, 0])
+    huge = Arrays(data.train.x * 1e200, data.train.t, data.train.y)
+    cfg = tiny_config(lr=1e300, epochs=3, batch_size=4)
+    cfg.model.activation = "relu"
+    with warnings.catch_warnings(), pytest.raises(Diverged, match="at epoch 1 "):
+        warnings.simplefilter("error")
+        fit.train(cfg, Dataset(huge, data.val, data.test, "d", "d", None, data.val.x))
+
+
+def test_training_uses_the_configured_number_of_threads(monkeypatch) -> None:
+    from threadpoolctl import threadpool_info
+
+    scripted(monkeypatch, [0.5, 0.4])
+    seen: list[set[int]] = []
+    cfg = tiny_config(epochs=1, batch_size=4, threads=1)
+
+    def threads(epoch: int, metrics: dict) -> None:
+        seen.append({p["num_threads"] for p in threadpool_info()})
+
+    fit.train(cfg, synthetic_dataset([0, 1, 2, 0]), [threads])
+    assert seen == [{1}]

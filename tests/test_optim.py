@@ -64,3 +64,12 @@ def test_penalty_variants(options: dict, grad: list, loss: float) -> None:
     penalty.add_grad(theta, g, scale=3.0, rows=4)
     np.testing.assert_allclose(g, 1 + 3.0 * np.array(grad))
     assert penalty.loss(theta, rows=4) == pytest.approx(loss)
+
+
+def test_momentum_keeps_its_velocity_in_the_parameters_dtype() -> None:
+    from pipeline.config import OptimizerConfig
+    from pipeline.optim import make_optimizer
+
+    momentum = make_optimizer(OptimizerConfig("momentum", 0.5, 0.8), 3, np.dtype(np.float32))
+    assert momentum.velocity.dtype == np.float32 and momentum.velocity.shape == (3,)
+    assert (momentum.gamma, momentum.grad_scale) == (0.8, pytest.approx(0.1))

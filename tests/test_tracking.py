@@ -154,9 +154,8 @@ def test_multirun_is_one_parent_with_children(store: str, tmp_path, launcher: st
 
 def tracked_config(store: str, **tracking: object) -> TrainConfig:
     cfg = TrainConfig(trainer=TrainerConfig(progress=False))
-    cfg.tracking = TrackingConfig(
-        uri=store, experiment="scripted", figures=False, model=False, **tracking
-    )
+    options = {"figures": False, "model": False, **tracking}
+    cfg.tracking = TrackingConfig(uri=store, experiment="scripted", **options)
     return cfg
 
 
@@ -417,3 +416,24 @@ def test_the_data_set_is_logged_again_after_a_lost_race(store: str) -> None:
     with pytest.raises(ValueError), Tracker(tracked_config(store), "n", {}, {}) as tracker:
         tracker.client = Failing(tracker.client, "log_inputs", ValueError("other"), times=2)
         tracker.log_dataset(tiny_data())
+
+
+def test_the_logged_model_prepares_raw_pixels_as_training_did(store: str) -> None:
+    """The run's MLflow model takes raw pixels and normalises them with the training split's
+    statistics (``train_stats``) before predicting: here only that order of operations gives
+    the classes below."""
+    import mlflow
+
+    result = scripted_result()
+    result.network.weights[0][:] = [[1.0, -1.0], [0.0, 0.0]]  # class 0 iff the first x > 0
+    data = tiny_data()
+    pixels = np.array([[100.0, 0.0], [200.0, 0.0], [10.0, 255.0]])
+    data = Dataset(data.train, data.val, data.test, data.digest, "tiny", (0.5, 0.25), pixels)
+    cfg = tracked_config(store, model=True)
+    cfg.data.normalize = "train_stats"
+    with Tracker(cfg, "served", {}, {}) as tracker:
+        tracker.log_result(result, data)
+    tags = MlflowClient(store).get_run(tracker.run_id).data.tags
+    model = mlflow.pyfunc.load_model(tags["model_uri"])
+    # (p / 255 - 0.5) / 0.25 > 0 iff p > 127.5; per image, the first pixel is above the mean
+    assert model.predict(pixels.astype(np.float32)).tolist() == [1, 0, 1]
