@@ -38,6 +38,29 @@ log = logging.getLogger(__name__)
 
 
 def make_pruner(s: Settings, max_epochs: int) -> optuna.pruners.BasePruner:
+    pruner = _pruner(s, max_epochs)
+    return Owed(pruner, s.n_trials, s.min_complete) if s.min_complete else pruner
+
+
+class Owed(optuna.pruners.BasePruner):
+    """Prunes as ``inner`` does until a part's budget has no trial to spare: when the trials
+    running and not yet started are no more than the complete ones it still owes, every one of
+    them runs out, so ``min_complete`` is reached within ``n_trials`` (unless trials fail)."""
+
+    def __init__(self, inner: optuna.pruners.BasePruner, n_trials: int, owed: int) -> None:
+        self.inner, self.n_trials, self.owed = inner, n_trials, owed
+
+    def prune(self, study: optuna.Study, trial: FrozenTrial) -> bool:
+        trials = study.get_trials(deepcopy=False)
+        complete = sum(t.state == TrialState.COMPLETE for t in trials)
+        running = sum(t.state == TrialState.RUNNING for t in trials)
+        unstarted = self.n_trials - sum(storage.counted(t) for t in trials) - running
+        if running + max(unstarted, 0) <= self.owed - complete:
+            return False
+        return self.inner.prune(study, trial)
+
+
+def _pruner(s: Settings, max_epochs: int) -> optuna.pruners.BasePruner:
     if s.pruner == "distance":
         return DistancePruner(s.target)
     if s.pruner == "median":  # prune below the median of earlier trials at the same epoch,

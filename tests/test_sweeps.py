@@ -291,3 +291,33 @@ def test_two_workers_on_postgresql(tmp_path: Path, postgres: str) -> None:
     assert sorted(t.number for t in trials) == [0, 1, 2, 3]
     assert all(storage.counted(t) for t in trials)
     assert len(child_runs(tmp_path)) == 4
+
+
+class AlwaysPrune(optuna.pruners.BasePruner):
+    def prune(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> bool:
+        return True
+
+
+@pytest.mark.parametrize(
+    ("done", "prunes"),
+    [
+        (["PRUNED"] * 2, True),  # 3 trials left for 2 owed: one may still go
+        (["PRUNED"] * 3, False),  # 2 left (this one included) for 2 owed: both run out
+        (["PRUNED"] * 3 + ["COMPLETE"], False),
+        (["COMPLETE"] * 2, True),  # nothing owed any more
+    ],
+)
+def test_a_group_keeps_enough_trials_unpruned_to_reach_its_minimum(done, prunes) -> None:
+    """n_trials=5, min_complete=2: the pruner never takes a trial the minimum needs."""
+    study = optuna.create_study()
+    for state in done:
+        study.add_trial(
+            optuna.trial.create_trial(
+                state=TrialState[state],
+                value=1.0 if state == "COMPLETE" else None,
+                intermediate_values={1: 1.0},
+            )
+        )
+    trial = study.ask()
+    frozen = study.get_trials(deepcopy=False)[trial.number]
+    assert st.Owed(AlwaysPrune(), n_trials=5, owed=2).prune(study, frozen) is prunes
