@@ -32,7 +32,7 @@ def parent_run(
         parent = ParentRun(
             cfg.tracking.uri,
             cfg.tracking.experiment,
-            f"study {s.name}",
+            f"{s.sweep} study",  # short for the runs table; the full name is a tag
             {
                 "kind": "study",
                 "optuna.study": s.name,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import platform
 import shutil
+import sys
 from importlib import metadata
 from pathlib import Path
 
@@ -133,3 +134,55 @@ def test_git_outside_a_repository_or_without_git_is_empty(
 
     monkeypatch.setattr(provenance.subprocess, "run", no_git)
     assert provenance._git("rev-parse", "HEAD") == ""
+
+
+def test_the_entry_point_is_the_command_this_process_runs(monkeypatch) -> None:
+    import sys
+    from types import ModuleType, SimpleNamespace
+
+    main = ModuleType("__main__")
+    main.__spec__ = SimpleNamespace(name="sweeps.report.__main__")
+    monkeypatch.setitem(sys.modules, "__main__", main)
+    assert provenance.entry_point() == "python -m sweeps.report"
+    main.__spec__ = SimpleNamespace(name="pipeline.train")
+    assert provenance.entry_point() == "python -m pipeline.train"
+    main.__spec__ = None  # a script
+    monkeypatch.setattr(sys, "argv", ["/usr/local/bin/train-mnist", "x=1"])
+    assert provenance.entry_point() == "train-mnist"
+    monkeypatch.setattr(sys, "argv", [""])
+    assert provenance.entry_point() == "python"
+
+
+def test_a_failing_git_command_gives_nothing_even_if_it_printed() -> None:
+    # rev-parse prints HEAD's commit, then fails on the unknown name
+    assert provenance._git("rev-parse", "HEAD", "no-such-ref-in-this-repository") == ""
+
+
+def test_source_tags_name_the_remote_and_the_commit(monkeypatch) -> None:
+    answers = {
+        ("config", "--get", "remote.origin.url"): "https://example.org/mnist.git",
+        ("rev-parse", "HEAD"): "c0ffee",
+    }
+    monkeypatch.setattr(provenance, "_git", lambda *args: answers.get(args, ""))
+    assert provenance.source_tags("python -m pipeline.train") == {
+        "mlflow.source.type": "LOCAL",
+        "mlflow.source.name": "python -m pipeline.train",
+        "mlflow.source.git.commit": "c0ffee",
+        "mlflow.source.git.repoURL": "https://example.org/mnist.git",
+    }
+    assert provenance.source_tags("x", "given")["mlflow.source.git.commit"] == "given"
+    answers.clear()
+    assert provenance.source_tags("x") == {
+        "mlflow.source.type": "LOCAL",
+        "mlflow.source.name": "x",
+        "mlflow.source.git.commit": "unknown",
+    }
+
+
+def test_the_entry_point_of_a_spawned_worker_is_its_command(monkeypatch) -> None:
+    """A spawned pool worker has no ``__main__`` spec; its argv[0] names the command."""
+    monkeypatch.setattr(sys.modules["__main__"], "__spec__", None, raising=False)
+    monkeypatch.setattr(sys, "argv", [str(ROOT / "sweeps" / "report" / "__main__.py")])
+    assert provenance.entry_point() == "python -m sweeps.report"
+    monkeypatch.setattr(sys, "argv", [str(ROOT / "pipeline" / "train.py")])
+    assert provenance.entry_point() == "python -m pipeline.train"

@@ -80,11 +80,16 @@ def provenance() -> dict[str, str]:
 
 
 def entry_point() -> str:
-    """``python -m sweeps.report``: the command whose process (or pool worker) this is."""
+    """``python -m sweeps.report``: the command whose process (or pool worker) this is. A
+    spawned pool worker has no ``__main__`` spec, but keeps its command's ``argv[0]``."""
     spec = getattr(sys.modules.get("__main__"), "__spec__", None)
-    if spec is None:
-        return Path(sys.argv[0]).name or "python"
-    return f"python -m {spec.name.removesuffix('.__main__')}"
+    if spec is not None:
+        return f"python -m {spec.name.removesuffix('.__main__')}"
+    path = Path(sys.argv[0]).resolve()
+    if path.suffix == ".py" and path.is_relative_to(ROOT):
+        module = ".".join(path.relative_to(ROOT).with_suffix("").parts)
+        return f"python -m {module.removesuffix('.__main__')}"
+    return Path(sys.argv[0]).name or "python"
 
 
 def source_tags(entry_point: str, commit: str | None = None) -> dict[str, str]:
