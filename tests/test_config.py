@@ -94,6 +94,8 @@ def test_training_hash_ignores_tracking_only(make_config) -> None:
 
 def test_a_scalar_hidden_size_is_one_layer(make_config) -> None:
     assert make_config("model.hidden=64").model.hidden == [64]
+    cfg = make_config("experiment=relu", "model.hidden=64")  # the rest of the config stays
+    assert (cfg.model.hidden, cfg.model.activation, cfg.preset) == ([64], "relu", "relu")
     assert make_config("model=softmax", "model.hidden=[]").model.hidden == []
 
 

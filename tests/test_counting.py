@@ -93,13 +93,38 @@ def test_resume_keeps_the_settings_and_refuses_others(tmp_path: Path, caplog) ->
     [(_, again)] = st.resume(s, 3)  # the same settings: resumed
     assert len(again.get_trials()) == 1
     assert "1 done of 2 trials" in caplog.text
-    other = sweep_settings(tmp_path, "n_trials=2", "study.objective=val_accuracy")
+    other = sweep_settings(
+        tmp_path, "n_trials=2", "study.objective=val_accuracy", "study.pruner=none"
+    )
     with pytest.raises(SweepError) as err:
         st.resume(replace(other, name=s.name), 3)
     assert str(err.value) == (
         f"study {s.name!r} was made with other settings (objective was val_loss, now "
-        "val_accuracy): run it with those, or start a new study with study.name=<new name>"
+        "val_accuracy; pruner was median, now none): run it with those, or start a new study "
+        "with study.name=<new name>"
     )
+
+
+def test_resume_gives_the_pruner_the_longest_training(tmp_path: Path) -> None:
+    s = sweep_settings(tmp_path, "study.pruner=hyperband", "study.name=hb")
+    [(_, study)] = st.resume(s, 9)
+    assert (study.pruner._min_resource, study.pruner._max_resource) == (2, 9)
+
+
+def test_a_trial_interrupted_before_it_began_is_failed_to_run_again(
+    tmp_path: Path, monkeypatch
+) -> None:
+    s = sweep_settings(tmp_path, "n_trials=2")
+    [(part, study)] = st.resume(s, 3)
+
+    def interrupted(study: optuna.Study, trial: optuna.Trial) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(storage, "own", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        st.next_trial(s, study, part)
+    [trial] = study.get_trials()
+    assert trial.state == TrialState.FAIL and not storage.counted(trial)
 
 
 def test_resume_fails_the_trials_whose_owner_is_gone(tmp_path: Path) -> None:
@@ -169,6 +194,8 @@ def test_pruners_and_samplers_are_the_configured_ones(tmp_path: Path) -> None:
     assert (hyperband._min_resource, hyperband._max_resource) == (2, 7)
     median = st.make_pruner(s, 7)
     assert (median._n_startup_trials, median._n_warmup_steps) == (4, 5)
+    owed = st.make_pruner(replace(s, n_trials=9, min_complete=4), 7)  # complete ones are owed
+    assert (type(owed.inner), owed.n_trials, owed.owed) == (optuna.pruners.MedianPruner, 9, 4)
 
 
 def scripted_study(direction: str, rows: list[tuple]) -> optuna.Study:
@@ -213,6 +240,21 @@ def test_the_best_of_each_group_is_complete_learned_and_best(tmp_path: Path) -> 
     assert best["optimizer.lr"].tolist() == [0.2, 0.5]  # the highest of each, relu before tanh
 
 
+def test_a_pruned_or_unfinished_row_is_never_a_best_whatever_its_number() -> None:
+    """A table read elsewhere (a CSV, another tool) may carry a number for a pruned trial:
+    only complete trials are ranked; a table without states is taken as it is."""
+    table = pd.DataFrame(
+        {
+            "state": ["PRUNED", "COMPLETE", "RUNNING", "COMPLETE"],
+            "experiment": ["relu"] * 4,
+            "objective": [0.01, 0.3, 0.02, 0.2],
+        }
+    )
+    assert summary.best_by(table, "experiment", "minimize")["objective"].tolist() == [0.2]
+    no_states = table.drop(columns="state")
+    assert summary.best_by(no_states, "experiment", "minimize")["objective"].tolist() == [0.01]
+
+
 def test_a_missing_group_value_is_a_group_of_its_own() -> None:
     table = pd.DataFrame(
         {
@@ -234,17 +276,23 @@ def test_the_trials_table_has_a_row_per_trial_with_its_group(tmp_path: Path) -> 
     ]
     parts = [
         (
+            settings.Part("s:model.activation=tanh", {"model.activation": "tanh"}),
+            optuna.create_study(),  # no trial yet: no rows, and the next parts still count
+        ),
+        (
             settings.Part("s:model.activation=relu", {"model.activation": "relu"}),
             scripted_study("minimize", rows),
         ),
         (
-            settings.Part("s:model.activation=tanh", {"model.activation": "tanh"}),
-            optuna.create_study(),
+            settings.Part("s:model.activation=sigmoid", {"model.activation": "sigmoid"}),
+            scripted_study("minimize", rows[:1]),
         ),
     ]
     table = summary.trials_table(parts)
     assert list(table.columns[:2]) == ["number", "model.activation"]
-    assert table["model.activation"].tolist() == ["relu", "relu"]
+    assert table["model.activation"].tolist() == ["relu", "relu", "sigmoid"]
+    assert list(table.index) == [0, 1, 2]  # one row per trial, numbered across parts
+    table = table.iloc[:2]
     assert table["state"].tolist() == ["COMPLETE", "PRUNED"]
     assert table["objective"].tolist()[0] == 0.30 and np.isnan(table["objective"].tolist()[1])
     assert {"optimizer.lr", "learned", "activation", "seconds"} <= set(table.columns)

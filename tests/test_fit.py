@@ -355,6 +355,30 @@ def test_fit_keeps_the_best_epochs_weights_when_the_loss_rises_before_the_end(
         assert stopped is None
 
 
+def test_hooks_see_each_epochs_metrics(monkeypatch) -> None:
+    scripted(monkeypatch, [0.5, 0.4, 0.3])
+    seen: list[tuple[int, dict]] = []
+    cfg = tiny_config(lr=0.3, batch_size=3, epochs=3)
+    history, _, _ = fit.fit(
+        tiny_network(), synthetic(9), synthetic(4, seed=1), cfg, rng(),
+        [lambda epoch, metrics: seen.append((epoch, metrics))],
+    )  # fmt: skip
+    assert seen == list(enumerate(history, 1))
+    assert [m["val_loss"] for _, m in seen] == [0.5, 0.4, 0.3]
+
+
+def test_every_buffer_of_a_step_is_float32_unless_asked() -> None:
+    """float32 halves the memory traffic of every step: the optimizer's velocity, the
+    penalty's scratch space and the batch buffers follow the network's dtype."""
+    cfg = tiny_config("momentum", regularizer=RegularizerConfig("l2", 0.1), batch_size=4)
+    net = Network([5, 4, 3], "tanh", "glorot", rng(), "float32")
+    train = synthetic(9)
+    train = Arrays(train.x.astype(np.float32), train.t.astype(np.float32), train.y)
+    epochs = fit.Epochs(net, train, cfg, rng())
+    buffers = [epochs.optimizer.velocity, epochs.penalty._tmp, epochs.x, epochs.t, net.grad]
+    assert {b.dtype for b in buffers} == {np.dtype(np.float32)}
+
+
 def test_a_later_equal_loss_does_not_replace_the_best_weights(monkeypatch) -> None:
     _, kept, _, after, net = fit_scripted(monkeypatch, [0.5, 0.4, 0.4, 0.6], patience=5)
     assert kept == 2
@@ -475,6 +499,22 @@ def test_the_memory_check_is_the_documented_estimate(monkeypatch) -> None:
             "model.hidden=[7, 6] needs about 0 GiB for its parameters and buffers, more than "
             "this machine's 0 GiB: use fewer or smaller hidden layers"
         )
+
+
+def test_the_memory_message_counts_gibibytes(monkeypatch) -> None:
+    cfg = tiny_config(batch_size=16)
+    cfg.model.hidden = [250_000]
+    cfg.trainer.dtype = "float32"
+    params = 5 * 250_000 + 250_000 + 250_000 * 3 + 3
+    needed = (5 * params + 3 * (16 + fit.EVAL_ROWS) * (250_000 + 3)) * 4  # 5.67 GiB
+    sizes = {"SC_PAGE_SIZE": 4096, "SC_PHYS_PAGES": (needed - 1) // 4096}
+    monkeypatch.setattr(fit.os, "sysconf", lambda name: sizes[name])
+    with pytest.raises(ConfigError) as err:
+        fit.build_network(cfg, 5, 3, rng())
+    assert str(err.value).startswith(
+        "model.hidden=[250000] needs about 6 GiB for its parameters and buffers, more than "
+        "this machine's 6 GiB"
+    )
 
 
 def test_timings_are_durations(monkeypatch) -> None:

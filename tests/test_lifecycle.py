@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
+import time
+from pathlib import Path
 
 import pytest
 from mlflow import MlflowClient
@@ -66,12 +69,16 @@ def test_only_runs_that_no_live_process_owns_are_ended(store: str) -> None:
         return client.create_run(experiment, tags=tags).info.run_id
 
     gone = running(dead, "1700000000")
+    silent = running("elsewhere/boot:1:2", "1000")  # another machine's, silent for long
+    beating = running("elsewhere/boot:1:2", f"{time.time():.0f}")
     gone_without_beat = running(dead)
     alive = running(f"{dead},{me}", "1")
     foreign = running(None)
     finished = running(dead)
     client.set_terminated(finished, "FINISHED")
-    assert lifecycle.end_stale_runs(client, experiment) == 2
+    assert lifecycle.end_stale_runs(client, experiment) == 3
+    assert client.get_run(silent).info.status == "KILLED"
+    assert client.get_run(beating).info.status == "RUNNING"
     status = {r: client.get_run(r).info.status for r in (gone, gone_without_beat, alive, foreign)}
     assert status == {
         gone: "KILLED",
@@ -103,13 +110,16 @@ def test_the_heartbeat_calls_every_beat_and_survives_a_failing_one(monkeypatch) 
         beats.append("broken")
         raise RuntimeError("store down")
 
+    heartbeat.add("b", broken)  # first: the beats after it still run
     heartbeat.add("a", lambda: beats.append("a"))
-    heartbeat.add("b", broken)
     wait_for(lambda: beats.count("a") >= 2 and beats.count("broken") >= 2, "two beats of each")
     assert heartbeat._thread.daemon and heartbeat._thread.name == "heartbeat"
+    first = heartbeat._thread
+    heartbeat.add("c", lambda: None)
+    assert heartbeat._thread is first  # one thread, however many beats
     heartbeat.remove("a")
     heartbeat.remove("never added")
-    assert set(heartbeat._beats) == {"b"}
+    assert set(heartbeat._beats) == {"b", "c"}
 
 
 @pytest.mark.parametrize(
@@ -123,3 +133,31 @@ def test_the_heartbeat_calls_every_beat_and_survives_a_failing_one(monkeypatch) 
 )
 def test_a_remote_owner_is_stale_once_its_heartbeat_is_old(owners, heartbeat, stale) -> None:
     assert lifecycle.is_stale(owners, heartbeat, now=10_000.0) is stale
+
+
+def test_an_owner_is_split_from_the_right(monkeypatch) -> None:
+    """``host:pid:start``: whatever the host name holds, the last two fields are the pid and
+    the start time."""
+    _, pid, start = lifecycle.me().rsplit(":", 2)
+    monkeypatch.setattr(lifecycle, "this_host", lambda: "odd:name/boot")
+    assert lifecycle.alive(f"odd:name/boot:{pid}:{start}") is True
+    assert lifecycle.ended_note(["a:b/c:12:3"]).startswith("its process (pid 12 on a:b/c) ended")
+
+
+def test_the_start_time_survives_odd_names_and_zombies(tmp_path: Path) -> None:
+    """/proc/<pid>/stat is ``pid (name) state ... starttime``, and a name may hold ``) ``:
+    the fields are read after the last parenthesis. A zombie has no start time (it is gone)."""
+    from tests.processes import state, wait_for
+
+    odd = tmp_path / "a) b (c"
+    os.symlink(shutil.which("sleep"), odd)
+    proc = subprocess.Popen([str(odd), "60"])
+    try:
+        stat = Path(f"/proc/{proc.pid}/stat").read_text()
+        assert "a) b (c" in stat
+        assert lifecycle._start_time(proc.pid) == stat[stat.rindex(")") + 2 :].split()[19]
+    finally:
+        proc.kill()
+        wait_for(lambda: state(proc.pid) == "Z", "the killed process to be a zombie")
+    assert lifecycle._start_time(proc.pid) is None
+    proc.wait()

@@ -151,6 +151,13 @@ def test_the_entry_point_is_the_command_this_process_runs(monkeypatch) -> None:
     assert provenance.entry_point() == "train-mnist"
     monkeypatch.setattr(sys, "argv", [""])
     assert provenance.entry_point() == "python"
+    # a spawned pool worker: no spec, but its command's file as argv[0]
+    monkeypatch.setattr(sys, "argv", [str(ROOT / "sweeps" / "report" / "__main__.py")])
+    assert provenance.entry_point() == "python -m sweeps.report"
+    monkeypatch.setattr(sys, "argv", [str(ROOT / "pipeline" / "train.py")])
+    assert provenance.entry_point() == "python -m pipeline.train"
+    monkeypatch.setattr(sys, "argv", ["/elsewhere/script.py"])
+    assert provenance.entry_point() == "script.py"
 
 
 def test_a_failing_git_command_gives_nothing_even_if_it_printed() -> None:

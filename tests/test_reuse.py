@@ -6,6 +6,7 @@ that trains is replaced by a recorder, so nothing here trains."""
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -15,7 +16,7 @@ import pytest
 from mlflow import MlflowClient
 
 from pipeline.tracking import provenance, store
-from pipeline.tracking.runs import find_finished
+from pipeline.tracking.runs import PARENT_RUN_ENV, find_finished
 from sweeps import jobs
 from sweeps.report import __main__ as report
 from sweeps.report.plan import ReportSchema
@@ -61,6 +62,8 @@ def trained(monkeypatch) -> list[dict]:
     calls: list[dict] = []
 
     def pool(todo, configs, workers, parents):
+        assert configs.keys() >= todo.keys()  # what orders the pool: longest first
+        assert os.environ.get(PARENT_RUN_ENV) is None  # each job names its group's run itself
         calls.append({k: (parents[k[0]], workers) for k in todo})
         return {k: f"trained {k[0]} {k[1]}" for k in todo}, {}
 
@@ -135,8 +138,16 @@ def store_experiment(uri: str) -> str:
     return store.open_experiment(uri, "reuse")[1]
 
 
-def report_context(uri: str, runs: list[str], errors: dict | None = None, **r) -> SimpleNamespace:
-    """What ``record`` reads of a report's context: its runs, searches, tuning, settings."""
+def report_context(
+    uri: str,
+    runs: list[str],
+    errors: dict | None = None,
+    searches: tuple[str | None, ...] = ("study-of-l2",),
+    tuning: str | None = None,
+    **r: object,
+) -> SimpleNamespace:
+    """What ``record`` reads of a report's context: its runs (under one group run), the parent
+    runs of its searches and of its tuning, its settings. Parent ids name runs made once."""
     from pipeline.train import config
 
     plan = SimpleNamespace(
@@ -144,15 +155,22 @@ def report_context(uri: str, runs: list[str], errors: dict | None = None, **r) -
         base=["data.max_train=100", f"tracking.uri={uri}"],
         r=ReportSchema(presets=["relu"], **r),
     )
-    group = make_run(uri, "reuse", "FINISHED", {"kind": "group"}, 1)
-    study = make_run(uri, "reuse", "FINISHED", {"kind": "study"}, 1)
     return SimpleNamespace(
         plan=plan,
-        runs=pd.DataFrame({"run_id": runs, "parent": [group] * len(runs)}),
-        findings=[SimpleNamespace(parent_run_id=study)],
-        tuning=None,
+        runs=pd.DataFrame({"run_id": runs, "parent": [parent_run(uri, "group")] * len(runs)}),
+        findings=[SimpleNamespace(parent_run_id=s and parent_run(uri, s)) for s in searches],
+        tuning=tuning and SimpleNamespace(parent_run_id=parent_run(uri, tuning)),
         errors=errors or {},
     )
+
+
+def parent_run(uri: str, name: str) -> str:
+    """The run named ``name`` in the experiment, made on first use."""
+    client, experiment = store.open_experiment(uri, "reuse")
+    found = client.search_runs([experiment], f"attributes.run_name = '{name}'")
+    if found:
+        return found[0].info.run_id
+    return client.create_run(experiment, run_name=name).info.run_id
 
 
 @pytest.fixture
@@ -164,30 +182,42 @@ def folder(tmp_path: Path) -> Path:
     return out
 
 
-def test_an_unchanged_report_is_found_not_recorded_again(store: str, folder: Path) -> None:
-    ctx = report_context(store, ["run-b", "run-a"])
+def test_an_unchanged_report_is_found_not_recorded_again(store: str, folder: Path, caplog) -> None:
+    caplog.set_level("INFO", logger="sweeps.report.__main__")
+    ctx = report_context(store, ["run-b", "run-a"], searches=("study-of-l2", None), tuning="tune")
     first = report.record(ctx, folder)
     client = MlflowClient(store)
     run = client.get_run(first)
     assert run.info.status == "FINISHED" and run.info.run_name == "report"
     assert run.data.tags["kind"] == "report"
+    assert len(run.data.tags["report.identity"]) == 16
     assert run.data.tags["report.overrides"] == " ".join(ctx.plan.base)
     assert [a.path for a in client.list_artifacts(first)] == ["report.md"]
-    for child in (ctx.runs["parent"][0], ctx.findings[0].parent_run_id):
+    for child in (ctx.runs["parent"][0], ctx.findings[0].parent_run_id, ctx.tuning.parent_run_id):
         assert client.get_run(child).data.tags["mlflow.parentRunId"] == first
     same = SimpleNamespace(**{**ctx.__dict__, "runs": ctx.runs.iloc[::-1]})  # order aside
     assert report.record(same, folder) == first
+    assert f"the report is unchanged since MLflow run {first}: no new run" in caplog.text
 
 
 def test_a_report_of_other_runs_code_or_settings_is_a_new_run(
     store: str, folder: Path, monkeypatch
 ) -> None:
-    first = report.record(report_context(store, ["run-a"]), folder)
-    assert report.record(report_context(store, ["run-b"]), folder) != first
-    forced = report.record(report_context(store, ["run-a"], force=True), folder)
-    assert forced != first
+    def recorded(*runs: str, **options: object) -> str:
+        return report.record(report_context(store, list(runs), **options), folder)
+
+    first = recorded("run-a", tuning="tune")
+    assert recorded("run-a", tuning="tune") == first
+    others = [
+        recorded("run-b", tuning="tune"),  # other experiment runs
+        recorded("run-a", tuning="tune", searches=("study-of-l1",)),  # another search
+        recorded("run-a", tuning="tune-again"),  # another tuning study
+        recorded("run-a"),  # no tuning
+        recorded("run-a", tuning="tune", force=True),  # other report settings
+    ]
     monkeypatch.setattr(report, "report_code", lambda: "other sources")
-    assert report.record(report_context(store, ["run-a"]), folder) not in (first, forced)
+    others.append(recorded("run-a", tuning="tune"))  # other report code
+    assert len({first, *others}) == 7
 
 
 def test_a_report_with_failed_runs_ends_failed_and_is_never_reused(

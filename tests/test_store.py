@@ -53,6 +53,8 @@ def test_passwords_are_masked_wherever_they_appear() -> None:
 
 def test_the_reason_of_a_connection_error_is_its_useful_part() -> None:
     assert tracking_store._reason(OSError("[Errno 111] Connection refused")) == "Connection refused"
+    error = OSError("x [Errno -2] Name or service not known) y")
+    assert tracking_store._reason(error) == "Name or service not known"
     assert tracking_store._reason(ValueError("x\nconnection timed out y")) == "timed out"
     assert tracking_store._reason(ValueError("first line\nsecond")) == "first line"
     assert tracking_store._reason(ValueError("")) == "ValueError"
@@ -67,8 +69,12 @@ def test_a_folder_or_a_file_that_is_no_database_is_refused(tmp_path: Path) -> No
     )
     text = tmp_path / "notes.db"
     text.write_text("not a database, and long enough")
-    with pytest.raises(tracking_store.StoreError, match="is not an SQLite database"):
+    with pytest.raises(tracking_store.StoreError) as err:
         tracking_store._check_sqlite(f"sqlite:///{text}")
+    assert str(err.value) == (
+        f"tracking.uri=sqlite:///{text}: {text} is not an SQLite database; point tracking.uri "
+        "at an MLflow store or at a new file"
+    )
     (tmp_path / "empty.db").write_bytes(b"")
     tracking_store._check_sqlite(
         f"sqlite:///{tmp_path}/empty.db"
@@ -110,3 +116,42 @@ def test_a_new_experiment_is_made_once_with_its_kind(store: str) -> None:
     assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"
     assert experiment.artifact_location == tracking_store.artifact_root(store)
     assert open_experiment(store, "made-here")[1] == made  # found, not made again
+
+
+@pytest.mark.parametrize(
+    ("url", "connect_args"),
+    [("postgresql+psycopg://u@h/db", {"connect_timeout": 5}), ("mysql://u@h/db", {})],
+)
+def test_a_database_is_probed_with_a_short_connect_timeout(
+    monkeypatch, url: str, connect_args: dict
+) -> None:
+    import sqlalchemy
+
+    seen: list[dict] = []
+
+    def create_engine(uri: str, **kwargs):
+        seen.append(kwargs)
+        raise OSError("[Errno 113] No route to host")
+
+    monkeypatch.setattr(sqlalchemy, "create_engine", create_engine)
+    with pytest.raises(tracking_store.StoreError, match=r"unreachable \(No route to host\)"):
+        tracking_store._probe_database(url)
+    assert seen == [{"connect_args": connect_args}]
+
+
+def test_the_first_open_quiets_mlflow_and_names_an_unusable_store(monkeypatch) -> None:
+    import logging
+
+    from tests.conftest import free_port
+
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    logging.getLogger("mlflow").setLevel(logging.INFO)
+    url = f"http://u:secret@127.0.0.1:{free_port()}"
+    with pytest.raises(tracking_store.StoreError) as err:
+        tracking_store._first_call(url)
+    assert logging.getLogger("mlflow").level == logging.WARNING
+    assert str(err.value) == (
+        f"tracking store http://u:***@127.0.0.1:{url.rsplit(':', 1)[1]} is unreachable or "
+        "unusable (Connection refused): start it, or point tracking.uri (or "
+        "MLFLOW_TRACKING_URI) at a running one"
+    )

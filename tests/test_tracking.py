@@ -186,6 +186,11 @@ def tiny_data() -> Dataset:
 def record(store: str, result: Result, tags: dict | None = None, **tracking) -> str:
     cfg = tracked_config(store, **tracking)
     with Tracker(cfg, "scripted run", {"optimizer.lr": "0.1"}, tags or {}) as tracker:
+        beat = lifecycle.HEARTBEAT._beats[tracker.run_id]  # the run beats while it runs
+        MlflowClient(store).set_tag(tracker.run_id, lifecycle.HEARTBEAT_TAG, "0")
+        beat()
+        tags_now = MlflowClient(store).get_run(tracker.run_id).data.tags
+        assert abs(float(tags_now[lifecycle.HEARTBEAT_TAG]) - time.time()) < 60
         tracker.log_dataset(tiny_data())
         for epoch, metrics in enumerate(result.history, 1):
             tracker(epoch, metrics)
@@ -203,6 +208,7 @@ def test_a_tracker_records_everything_and_ends_finished(store: str, monkeypatch)
     assert run.data.params == {"optimizer.lr": "0.1"}
     tags = run.data.tags
     assert tags["preset"] == "tiny" and tags["mlflow.parentRunId"] == "parent-of-all"
+    assert tags["kind"] == "run"  # unless the caller names another kind
     assert {"git.commit", "code_version", lifecycle.OWNERS_TAG, lifecycle.HEARTBEAT_TAG} <= set(
         tags
     )
@@ -227,6 +233,9 @@ def test_a_tracker_records_everything_and_ends_finished(store: str, monkeypatch)
     assert (dataset.dataset.name, dataset.dataset.digest) == ("tiny", "f" * 16)
     assert dataset.dataset.profile == '{"train": 3, "validation": 3, "test": 3}'
     assert dataset.tags[0].key == "mlflow.data.context" and dataset.tags[0].value == "training"
+    assert "model_uri" not in tags  # weights are logged, a servable model only on request
+    assert json.loads(dataset.dataset.source) == {"uri": (ROOT / "data" / "mnist").as_uri()}
+    assert dataset.dataset.source_type == "local"
     assert not lifecycle.HEARTBEAT._beats.get(run_id)  # it stops beating once ended
 
 
@@ -245,12 +254,29 @@ def test_a_run_that_never_learned_says_so_and_still_finishes(store: str) -> None
     assert (run.data.tags["outcome"], run.data.tags["learned"]) == ("never learned", "false")
 
 
+def test_the_files_of_a_run_keep_their_folder(store: str, tmp_path) -> None:
+    files = tmp_path / "files"  # not the test's folder: the store lives there
+    files.mkdir()
+    (files / "table.csv").write_text("a\n1\n")
+    with Tracker(tracked_config(store), "n", {}, {}) as tracker:
+        tracker.log_artifacts(files, "tables")
+    listed = MlflowClient(store).list_artifacts(tracker.run_id, "tables")
+    assert [a.path for a in listed] == ["tables/table.csv"]
+
+
 def test_weights_are_left_out_on_request(store: str) -> None:
     run_id = record(store, scripted_result(), log_weights=False)
     assert {a.path for a in MlflowClient(store).list_artifacts(run_id)} == {
         "config.yaml",
         "history.csv",
     }
+
+
+def test_a_tracker_cuts_a_long_error_to_what_a_tag_holds(store: str) -> None:
+    with pytest.raises(ValueError), Tracker(tracked_config(store), "n", {}, {}) as tracker:
+        raise ValueError("e" * 6000)
+    error = MlflowClient(store).get_run(tracker.run_id).data.tags["error"]
+    assert error == ("ValueError: " + "e" * 6000)[:5000]
 
 
 @pytest.mark.parametrize(
@@ -272,16 +298,42 @@ def test_how_a_run_ends_follows_the_exception(store: str, error, status: str) ->
 
 def test_metrics_are_sent_in_batches_once_the_flush_interval_passed(store, monkeypatch) -> None:
     from pipeline.tracking import runs
+    from pipeline.tracking import store as tracking_store
 
-    with Tracker(tracked_config(store), "n", {f"p{i}": str(i) for i in range(150)}, {}) as t:
+    client, experiment = tracking_store.open_experiment(store, "scripted")
+    param_batches: list[int] = []
+
+    class Recording:
+        def __getattr__(self, name: str):
+            return getattr(client, name)
+
+        def log_batch(self, run_id, params=(), **kwargs):
+            param_batches.append(len(params))
+            return client.log_batch(run_id, params=params, **kwargs)
+
+    monkeypatch.setattr(
+        tracking_store, "open_experiment", lambda uri, name: (Recording(), experiment)
+    )
+    with Tracker(tracked_config(store), "n", {f"p{i}": str(i) for i in range(250)}, {}) as t:
+        assert param_batches == [100, 100, 50]  # a tracking server takes 100 at most
         monkeypatch.setattr(runs, "FLUSH_SECONDS", 3600.0)
         t(1, {"val_loss": 0.5})
         client = MlflowClient(store)
         assert client.get_run(t.run_id).data.metrics == {}  # batched, not sent yet
         monkeypatch.setattr(runs, "FLUSH_SECONDS", -1.0)
+        sizes: list[int] = []
+        log_batch = t.client.log_batch
+
+        def recorded(run_id, metrics=(), **kwargs):
+            sizes.append(len(metrics))
+            return log_batch(run_id, metrics=metrics, **kwargs)
+
+        monkeypatch.setattr(t.client, "log_batch", recorded)
         t(2, {f"m{i}": float(i) for i in range(1200)})  # more than one batch of 1000
+        assert sizes == [1000, 201]  # a tracking server refuses more than 1000 at once
+        t(3, {"val_loss": 0.25})  # and goes on after a flush
         assert len(client.get_run(t.run_id).data.metrics) == 1201
-        assert len(client.get_run(t.run_id).data.params) == 150  # 100 at most per batch
+        assert len(client.get_run(t.run_id).data.params) == 250
         assert client.get_run(t.run_id).info.status == "RUNNING"
 
 
@@ -291,20 +343,34 @@ def test_an_outage_mid_run_keeps_the_rest_of_the_record(store: str, tmp_path, ca
     class Down:
         def __getattr__(self, name: str):
             def fail(*args, **kwargs):
-                raise requests.ConnectionError("Connection refused")
+                raise requests.ConnectionError(reason)
 
             return fail
 
-    cfg = tracked_config(store, outbox=str(tmp_path / "outbox"))
+    reason = "Connection refused " + "x" * 300
+    files = tmp_path / "files"
+    files.mkdir()
+    (files / "a.txt").write_text("a")
+    cfg = tracked_config(store, outbox=str(tmp_path / "outbox"), model=True)
+    before = int(time.time() * 1000)
     with Tracker(cfg, "n", {}, {}) as tracker:
         tracker.client = Down()
         tracker(1, {"val_loss": 0.5})
         tracker.flush()
         tracker.set_tags({"k": "v"})
-    kept = json.loads((tmp_path / "outbox" / tracker.run_id / "record.json").read_text())
-    assert kept["status"] == "FINISHED" and kept["tags"] == {"k": "v"}
+        tracker.log_dataset(tiny_data())  # left out: the upload sends the record, not this
+        tracker.log_model(tmp_path, tiny_data())  # the model waits: model.npz is in the box
+        tracker.log_artifacts(files, "sub")
+        tracker._ending = ("KILLED", "n (pruned at epoch 1)")
+    kept_in = tmp_path / "outbox" / tracker.run_id
+    kept = json.loads((kept_in / "record.json").read_text())
+    assert kept["status"] == "KILLED" and kept["tags"] == {"k": "v"}
+    assert before <= kept["end_time"] <= int(time.time() * 1000)
+    assert kept["uri"] == store  # the run's own store, to upload to
     assert [m[0::3] for m in kept["metrics"]] == [["val_loss", 1]]
-    assert f"the run's record is kept in {tmp_path / 'outbox' / tracker.run_id}" in caplog.text
+    assert (kept_in / "artifacts" / "sub" / "a.txt").read_text() == "a"
+    assert f"the run's record is kept in {kept_in}" in caplog.text
+    assert f"tracking store unreachable ({reason[:200]}): training goes on" in caplog.text
 
 
 def test_only_an_unreachable_store_counts_as_an_outage() -> None:
@@ -329,12 +395,14 @@ def test_a_table_run_holds_csv_files_and_metrics(store: str, monkeypatch) -> Non
 
     monkeypatch.setenv(PARENT_RUN_ENV, "the-parent")
     cfg = tracked_config(store)
-    tables = {"rows": [{"a": 1, "b": "x"}, {"a": 2, "b": "y"}]}
+    tables = {"rows": [{"a": 1, "b": "x"}, {"a": 2, "b": "y"}], "one": [{"c": 3}]}
     run_id = log_tables(cfg, "gradcheck", tables, {"worst": 0.25}, {"extra": "1"})
     client = MlflowClient(store)
     run = client.get_run(run_id)
     assert (run.info.status, run.info.run_name) == ("FINISHED", "gradcheck")
     assert run.data.metrics == {"worst": 0.25}
+    assert [m.step for m in client.get_metric_history(run_id, "worst")] == [0]
+    assert run_artifact(run_id, "one.csv", store).read_text().splitlines() == ["c", "3"]
     tags = run.data.tags
     assert (tags["kind"], tags["extra"], tags["mlflow.parentRunId"]) == (
         "gradcheck",
@@ -409,6 +477,10 @@ def test_a_run_whose_parameters_fail_is_not_left_running(store: str, monkeypatch
 
 def test_the_data_set_is_logged_again_after_a_lost_race(store: str) -> None:
     with Tracker(tracked_config(store), "n", {}, {}) as tracker:
+        tracker.client = Failing(tracker.client, "log_inputs", ValueError(), times=0)
+        tracker.log_dataset(tiny_data())
+        assert tracker.client.calls == 1  # nothing lost: sent once
+    with Tracker(tracked_config(store), "n", {}, {}) as tracker:
         tracker.client = Failing(tracker.client, "log_inputs", ValueError("UNIQUE constraint"))
         tracker.log_dataset(tiny_data())
         assert tracker.client.calls == 2
@@ -430,7 +502,7 @@ def test_the_logged_model_prepares_raw_pixels_as_training_did(store: str) -> Non
     data = tiny_data()
     pixels = np.array([[100.0, 0.0], [200.0, 0.0], [10.0, 255.0]])
     data = Dataset(data.train, data.val, data.test, data.digest, "tiny", (0.5, 0.25), pixels)
-    cfg = tracked_config(store, model=True)
+    cfg = tracked_config(store, model=True, figures=True)
     cfg.data.normalize = "train_stats"
     with Tracker(cfg, "served", {}, {}) as tracker:
         tracker.log_result(result, data)
@@ -438,3 +510,5 @@ def test_the_logged_model_prepares_raw_pixels_as_training_did(store: str) -> Non
     model = mlflow.pyfunc.load_model(tags["model_uri"])
     # (p / 255 - 0.5) / 0.25 > 0 iff p > 127.5; per image, the first pixel is above the mean
     assert model.predict(pixels.astype(np.float32)).tolist() == [1, 0, 1]
+    matrix = run_artifact(tracker.run_id, "confusion_matrix.csv", store).read_text()
+    assert matrix.splitlines() == ["1,0", "2,0"]  # labels 0, 1, 1 of blank images: all say 0

@@ -1,9 +1,12 @@
 """``make mutate``: mutmut over the groups of ``[[tool.mutation.groups]]``, then the summary.
 
-    python -m tools.mutation.run [GROUP ...] [--fresh] [--out mutants/summary.md]
+    python -m tools.mutation.run [GROUP ...] [--fresh | --survivors] [--out mutants/summary.md]
 
 Without GROUP: every group not marked ``optional``, from a fresh ``mutants/``. With GROUP: those
-groups, added to the results already in ``mutants/`` (``--fresh`` to start over). Runs ``mutmut
+groups, added to the results already in ``mutants/`` (``--fresh`` to start over).
+``--survivors``: only the mutants of those groups that survived the last run (after adding
+tests for them) or were not run yet (their function changed since), the rest of the results
+kept. Runs ``mutmut
 run <the group's globs>`` once per group (the first run also makes the mutants and records which
 tests reach which function: mutmut's "stats"), logs each to ``mutants/<group>.log``, keeps the
 wall times in ``mutants/mutation-times.json`` and writes the summary
@@ -69,6 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("groups", nargs="*", help="group names (default: all but optional)")
     parser.add_argument("--fresh", action="store_true", help="start over even with GROUP")
+    parser.add_argument("--survivors", action="store_true", help="re-run the survivors only")
     parser.add_argument("--out", default="mutants/summary.md", help="the Markdown summary")
     args = parser.parse_args(argv)
 
@@ -80,17 +84,29 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown group(s) {unknown}; groups: {names}")
 
-    fresh = args.fresh or not args.groups
+    fresh = (args.fresh or not args.groups) and not args.survivors
     if fresh:
         shutil.rmtree(MUTANTS, ignore_errors=True)
     MUTANTS.mkdir(exist_ok=True)
     times = json.loads(TIMES.read_text()) if not fresh and TIMES.exists() else {}
+    found = summary.results(ROOT) if args.survivors else {}
     for name in chosen:
         globs = [g for e in entries if e["name"] == name for g in e["mutants"]]
-        print(f"mutate: {name} ({len(globs)} globs), log in mutants/{name}.log", flush=True)
-        times[name] = run_group(name, globs)
+        key = name
+        if args.survivors:
+            globs = sorted(
+                m
+                for m, (_, code) in found.items()
+                if summary.status(code) in ("survived", "not checked")
+                and summary.group_of(m, entries) == name
+            )
+            key = f"{name} (survivors)"
+            if not globs:
+                continue
+        print(f"mutate: {key} ({len(globs)} globs), log in mutants/{name}.log", flush=True)
+        times[key] = run_group(name, globs)
         TIMES.write_text(json.dumps(times, indent=2))
-        t = times[name]
+        t = times[key]
         print(f"mutate: {name} took {t['seconds']:.0f}s (setup {t['setup_seconds']}s)", flush=True)
         if t["exit_code"] != 0:
             tail = (MUTANTS / f"{name}.log").read_bytes()[-3000:].decode(errors="replace")
