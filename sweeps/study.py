@@ -120,14 +120,14 @@ def resume(s: Settings, max_epochs: int) -> list[tuple[Part, optuna.Study]]:
                 )
             storage.fail_stale(study)
             if s.sampler == "grid":
-                enqueue_grid(s, part, study)
+                enqueue_grid(s, study)
         trials = study.get_trials(deepcopy=False)
         log.info(f"{part.name}: {budget_line(trials, s)}")
         opened.append((part, study))
     return opened
 
 
-def enqueue_grid(s: Settings, part: Part, study: optuna.Study) -> None:
+def enqueue_grid(s: Settings, study: optuna.Study) -> None:
     """Enqueue the combinations of the space not yet done, running or waiting (under the
     study's lock, so two launchers enqueue them once): all of them, in the space's order, or,
     when the grid is larger than ``n_trials``, a seeded random sample of distinct ones, kept

@@ -36,7 +36,7 @@ class TuningSchema:
     """``report.tuning.*`` (``conf/report.yaml``)."""
 
     sweep: str | None = "tune"  # null: no tuning
-    min_complete: int = 6  # per experiment: complete trials that learned something
+    min_complete: int = 6  # per experiment: complete trials (never-learned ones count, never win)
     trials: int = 20  # per experiment, at most
     pruner: str = "median"
 

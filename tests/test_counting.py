@@ -159,7 +159,7 @@ def test_a_grid_larger_than_the_budget_is_a_seeded_sample_enqueued_once(tmp_path
         "trainer.batch_size": {"type": "categorical", "choices": [16, 32, 64]},
     }
     s = replace(s, params=grid)
-    [(part, study)] = st.resume(s, 3)
+    [(_, study)] = st.resume(s, 3)
     combos = [
         {"model.activation": a, "trainer.batch_size": b}
         for a in ("tanh", "relu")
@@ -172,7 +172,7 @@ def test_a_grid_larger_than_the_budget_is_a_seeded_sample_enqueued_once(tmp_path
     assert len(study.get_trials()) == 3
     whole = replace(s, n_trials=6)
     other = optuna.load_study(study_name=s.name, storage=storage.open_storage(s.storage))
-    st.enqueue_grid(whole, part, other)
+    st.enqueue_grid(whole, other)
     assert len(other.get_trials()) == 6  # only the three not yet there
 
 
