@@ -18,6 +18,7 @@ from pipeline.tracking import store
 from pipeline.train import training_overrides
 from sweeps import record, settings
 from sweeps import study as st
+from sweeps.best import best_trial
 
 log = logging.getLogger(__name__)
 
@@ -39,9 +40,11 @@ def main(cfg: DictConfig) -> None:
         with record.study_run(s, studies, train_cfg) as parent:
             st.run_workers([st.Task(s, parent and parent.run_id, epochs)], s.workers)
         for part, study in studies:
-            best = st.best_text(study)
-            found = f" {study.best_params}" if best != "-" else " (no trial completed)"
-            log.info(f"{part.name}: best {s.objective} {best}{found}")
+            best = best_trial(study)
+            found = (
+                f"{best.value:.4f} {best.params}" if best else "- (no trial completed and learned)"
+            )
+            log.info(f"{part.name}: best {s.objective} {found}")
 
     cli.command(body, "run the same command again to resume the study")
 

@@ -12,14 +12,17 @@ from pathlib import Path
 
 import optuna
 
+from pipeline import train
 from pipeline.config import TrainConfig
 from pipeline.tracking.parents import ParentRun
 from pipeline.tracking.runs import end_status
 from pipeline.tracking.store import mask
 from sweeps import settings, storage, summary
+from sweeps.best import best_of
 
 log = logging.getLogger(__name__)
-SUMMARIZED = "pipeline.summarized_trials"  # how many finished trials the summary shows
+SUMMARIZED = "pipeline.summarized_trials"  # how many finished trials the summary shows, and
+SUMMARY_FORMAT = "2"  # what it holds (bumped when that changes, so old summaries are redone)
 
 
 def parent_run(
@@ -79,9 +82,10 @@ def log_summary(parent: ParentRun, studies: list[tuple[settings.Part, optuna.Stu
     """The trials table and Optuna's figures on the parent run, and the sweep's counts as
     metrics whose step is the number of finished trials, so every resumption appends. Nothing
     is redrawn when no trial finished since the last summary (a warm report)."""
-    from mlflow.entities import Metric
+    from mlflow.entities import Metric, RunTag
 
-    finished = str(sum(t.state.is_finished() for _, st in studies for t in st.trials))
+    finished = sum(t.state.is_finished() for _, st in studies for t in st.trials)
+    finished = f"{finished}/{SUMMARY_FORMAT}"
     if parent.client.get_run(parent.run_id).data.tags.get(SUMMARIZED) == finished:
         return
     with tempfile.TemporaryDirectory() as tmp:
@@ -89,11 +93,13 @@ def log_summary(parent: ParentRun, studies: list[tuple[settings.Part, optuna.Stu
         parent.client.log_artifacts(parent.run_id, tmp)
     counts = table["state"].value_counts() if not table.empty else {}
     metrics = {f"n_{k.lower()}": float(v) for k, v in dict(counts).items()}
-    done = table[table["state"] == "COMPLETE"] if not table.empty else table
-    if "objective" in done and not done.empty:
-        direction = studies[0][1].direction.name.lower()
-        best = done["objective"].min() if direction == "minimize" else done["objective"].max()
-        metrics["best_value"] = float(best)
+    best = best_of(studies)
+    metric = (studies[0][1].metric_names or ["value"])[0]
+    if best is not None:
+        metrics["best_value"] = float(best[1].value)
+        parent.client.log_batch(
+            parent.run_id, tags=[RunTag(k, v) for k, v in best_tags(parent, *best, metric).items()]
+        )
     step = int(sum(counts.get(k, 0) for k in ("COMPLETE", "PRUNED", "FAIL")))
     now = int(time.time() * 1000)
     parent.client.log_batch(
@@ -102,3 +108,24 @@ def log_summary(parent: ParentRun, studies: list[tuple[settings.Part, optuna.Stu
     parent.client.set_tag(parent.run_id, SUMMARIZED, finished)
     for note in skipped:
         log.info(f"figure skipped: {note}")
+
+
+def best_tags(
+    parent: ParentRun, part: settings.Part, trial: optuna.trial.FrozenTrial, metric: str
+) -> dict[str, str]:
+    """The study's best trial on its parent run: value, trial, parameters, and its run as a
+    link in the run's description (the MLflow UI renders it as Markdown)."""
+    run_id = trial.user_attrs.get("mlflow_run_id", "")
+    values = {**part.fixed, **trial.params}
+    shown = " ".join(train.mark(k, v) for k, v in values.items())
+    link = f"#{trial.number} {shown}"
+    if run_id:
+        experiment_id = parent.client.get_run(parent.run_id).info.experiment_id
+        link = f"[{link}](#/experiments/{experiment_id}/runs/{run_id})"
+    return {
+        "best.value": f"{trial.value:.6g}",
+        "best.trial": f"{part.name} #{trial.number}",
+        "best.run_id": run_id,
+        **{f"best.{k}": str(v) for k, v in values.items()},
+        "mlflow.note.content": f"Best trial: {link}, {metric} {trial.value:.4f}",
+    }

@@ -30,6 +30,7 @@ from optuna.trial import FrozenTrial, TrialState
 from pipeline import cli, train
 from pipeline.tracking.store import StoreError, mask
 from sweeps import space, storage
+from sweeps.best import best_trial
 from sweeps.objective import DistancePruner, Objective, run_trial
 from sweeps.settings import Part, Settings, compose_trial, differences, fingerprint
 from sweeps.space import SweepError
@@ -227,10 +228,8 @@ def work(tasks: Sequence[Task], worker: int) -> None:
 
 
 def best_text(study: optuna.Study) -> str:
-    try:
-        return f"{study.best_value:.4f}"
-    except ValueError:
-        return "-"
+    best = best_trial(study)
+    return f"{best.value:.4f}" if best else "-"
 
 
 def _worker(tasks: list[Task], worker: int, parent_pid: int, log_file: str | None) -> None:

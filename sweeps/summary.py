@@ -18,8 +18,9 @@ import matplotlib.pyplot as plt
 import optuna
 import pandas as pd
 from optuna.distributions import CategoricalDistribution
-from optuna.trial import create_trial
+from optuna.trial import FrozenTrial, create_trial
 
+from sweeps.best import objective
 from sweeps.settings import Part
 
 FIGURES = {
@@ -42,13 +43,13 @@ def combined(studies: list[tuple[Part, optuna.Study]]) -> optuna.Study:
     choices = {k: sorted({str(p.fixed[k]) for p, _ in studies}) for k in studies[0][0].fixed}
     for part, study in studies:
         for t in study.get_trials(deepcopy=False):
-            if t.state == optuna.trial.TrialState.RUNNING:
+            if not t.state.is_finished():  # running, or waiting in a grid
                 continue
             fixed = {k: str(v) for k, v in part.fixed.items()}
             out.add_trial(
                 create_trial(
                     state=t.state,
-                    value=t.value if t.state == optuna.trial.TrialState.COMPLETE else None,
+                    value=objective(t),
                     params={**fixed, **t.params},
                     distributions={
                         **{k: CategoricalDistribution(choices[k]) for k in fixed},
@@ -61,37 +62,33 @@ def combined(studies: list[tuple[Part, optuna.Study]]) -> optuna.Study:
     return out
 
 
+def _seconds(trial: FrozenTrial) -> float:
+    if trial.datetime_start is None or trial.datetime_complete is None:
+        return float("nan")  # still running, or waiting
+    return round((trial.datetime_complete - trial.datetime_start).total_seconds(), 2)
+
+
 def trials_table(studies: list[tuple[Part, optuna.Study]]) -> pd.DataFrame:
-    """One row per trial: group, parameters, state, objective, validation and test metrics,
-    duration, and whether it learned anything."""
-    frames = []
-    for part, study in studies:
-        df = study.trials_dataframe(
-            attrs=("number", "state", "value", "params", "user_attrs", "duration")
-        )
-        if df.empty:
-            continue
-        df = df.rename(columns=lambda c: c.removeprefix("params_").removeprefix("user_attrs_"))
-        for key, value in part.fixed.items():
-            df.insert(1, key, str(value))
-        df["seconds"] = df.pop("duration").dt.total_seconds().round(2)
-        df = df.rename(columns={"value": "objective"})
-        if "objective" not in df:  # no trial has a value yet
-            df["objective"] = float("nan")
-        frames.append(df)
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
-
-
-def best_by(table: pd.DataFrame, column: str, direction: str) -> pd.DataFrame:
-    """The best complete trial for each value of ``column`` (e.g. each activation), among
-    those that learned: a chance-level trial is never a group's best."""
-    done = table[table["state"] == "COMPLETE"] if "state" in table else table
-    if "learned" in done:
-        done = done[done["learned"].astype(bool)]
-    if done.empty or column not in done:
-        return done
-    order = done.sort_values("objective", ascending=direction == "minimize")
-    return order.groupby(column, dropna=False).head(1).sort_values(column)
+    """One row per trial, read from the trials themselves: group, state, objective,
+    parameters, what the trial recorded (validation and test metrics, whether it learned, its
+    MLflow run), duration."""
+    rows = [
+        {
+            "number": t.number,
+            **{key: str(value) for key, value in part.fixed.items()},
+            "state": t.state.name,
+            "objective": objective(t),
+            **t.params,
+            **t.user_attrs,
+            "seconds": _seconds(t),
+        }
+        for part, study in studies
+        for t in study.get_trials(deepcopy=False)
+    ]
+    table = pd.DataFrame(rows)
+    if not table.empty:
+        table["objective"] = table["objective"].astype(float)  # None is NaN, never an object
+    return table
 
 
 def write(studies: list[tuple[Part, optuna.Study]], folder: Path) -> tuple[pd.DataFrame, list[str]]:

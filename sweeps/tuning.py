@@ -22,12 +22,15 @@ import optuna
 import pandas as pd
 from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
+from optuna.importance import FanovaImportanceEvaluator
+from optuna.trial import FrozenTrial, TrialState
 
 from pipeline import cli, train
 from pipeline.config import CONF_DIR, ConfigError
 from pipeline.tracking.provenance import code_version
 from sweeps import jobs, settings, space, summary
 from sweeps import study as st
+from sweeps.best import best_trial, learned
 from sweeps.original import welch
 
 
@@ -108,60 +111,63 @@ def tune(s: settings.Settings, hand_picked: pd.DataFrame, seeds: int, parent: st
     """Run (or resume) the study, then retrain each group's best over ``seeds`` seeds (the
     report runs these steps beside the forensic searches: ``context.gather``)."""
     [ran] = st.run_studies([s], s.workers, parent)
-    trials = summary.trials_table(ran.studies)
-    run_ids, errors, _ = jobs.ensure(winner_jobs(s, trials, seeds, ran.parent_run_id), s.workers)
+    run_ids, errors, _ = jobs.ensure(winner_jobs(ran, seeds), s.workers)
     if errors:
         raise cli.WorkFailed("; ".join(f"{k[0]} seed {k[1]}: {e}" for k, e in errors.items()))
     uri = train.config(s.base_overrides).tracking.uri
     runs = jobs.collect(run_ids, uri)[0] if run_ids else pd.DataFrame(columns=["group"])
-    return summarize(ran, trials, runs, hand_picked)
+    return summarize(ran, runs, hand_picked)
 
 
-def winner_jobs(
-    s: settings.Settings, trials: pd.DataFrame, seeds: int, parent: str | None
-) -> dict[jobs.Key, jobs.Job]:
-    """Each experiment's best trial that learned, over seeds (seed 0 is the trial, reused)."""
-    todo = {}
-    for _, row in summary.best_by(trials, "experiment", s.direction).iterrows():
-        tuned = {k: row[k] for k in ("optimizer.lr", "regularizer.lam") if pd.notna(row.get(k))}
-        overrides = (*s.base_overrides, f"experiment={row['experiment']}")
+TUNED = ("optimizer.lr", "regularizer.lam")
+
+
+def winners(ran: st.Ran) -> dict[str, FrozenTrial]:
+    """Each experiment's best trial that learned, as its Optuna study holds it."""
+    found = {p.fixed["experiment"]: best_trial(study) for p, study in ran.studies}
+    return {experiment: t for experiment, t in found.items() if t is not None}
+
+
+def winner_jobs(ran: st.Ran, seeds: int) -> dict[jobs.Key, jobs.Job]:
+    """Each experiment's winner over seeds (seed 0 is the trial, reused)."""
+    s, todo = ran.s, {}
+    for experiment, trial in winners(ran).items():
+        tuned = {k: trial.params[k] for k in TUNED if k in trial.params}
+        overrides = (*s.base_overrides, f"experiment={experiment}", *space.as_overrides(tuned))
         for seed in range(seeds):
-            todo[f"tuned {row['experiment']}", seed] = jobs.Job(
-                (*overrides, *space.as_overrides(tuned), f"trainer.seed={seed}"),
-                {"kind": "tuned-run"},
-                parent,
+            todo[f"tuned {experiment}", seed] = jobs.Job(
+                (*overrides, f"trainer.seed={seed}"), {"kind": "tuned-run"}, ran.parent_run_id
             )
     return todo
 
 
-def summarize(
-    ran: st.Ran, trials: pd.DataFrame, runs: pd.DataFrame, hand_picked: pd.DataFrame
-) -> Tuning:
-    """Per experiment: the search's counts, its best, and both sides over seeds, judged."""
-    best = summary.best_by(trials, "experiment", ran.s.direction)
+def summarize(ran: st.Ran, runs: pd.DataFrame, hand_picked: pd.DataFrame) -> Tuning:
+    """Per experiment: the search's counts, its winner, and both sides over seeds, judged."""
+    best = winners(ran)
     rows = []
-    for part, _ in ran.studies:
+    for part, study in ran.studies:
         experiment = part.fixed["experiment"]
-        group = trials[trials["experiment"] == experiment]
-        complete = group[group["state"] == "COMPLETE"]
-        learned = complete[complete["learned"].astype(bool)] if "learned" in complete else complete
+        trials = study.get_trials(deepcopy=False)
+        complete = [t for t in trials if t.state == TrialState.COMPLETE]
         mine = hand_picked[hand_picked["group"] == experiment]["test_accuracy"].to_numpy() * 100
         row: dict[str, Any] = {
             "experiment": experiment,
-            "trials": len(group),
+            "trials": len(trials),
             "complete": len(complete),
-            "never learned": len(complete) - len(learned),
+            "never learned": sum(not learned(t) for t in complete),
             "hand-picked acc % (mean)": round(mine.mean(), 2) if len(mine) else np.nan,
             "hand-picked acc % (sd)": round(mine.std(ddof=1), 2) if len(mine) > 1 else np.nan,
         }
         tuned = runs[runs["group"] == f"tuned {experiment}"]
-        if not learned.empty and not tuned.empty:
-            top = best[best["experiment"] == experiment].iloc[0]
+        if experiment in best and not tuned.empty:
+            top = best[experiment]
             acc = tuned["test_accuracy"].to_numpy() * 100
             test = welch(acc, mine)
             row |= {
-                "tuned lr": top["optimizer.lr"],
-                "tuned lambda": top.get("regularizer.lam", np.nan),
+                "best trial": top.number,
+                f"best {ran.s.objective}": top.value,
+                "tuned lr": top.params["optimizer.lr"],
+                "tuned lambda": top.params.get("regularizer.lam", np.nan),
                 "tuned acc % (mean)": round(acc.mean(), 2),
                 "tuned acc % (sd)": round(acc.std(ddof=1), 2) if len(acc) > 1 else np.nan,
                 "gain (points)": round(test.diff, 2),
@@ -169,27 +175,31 @@ def summarize(
                 "verdict": test.verdict,
             }
         rows.append(row)
+    trials = summary.trials_table(ran.studies)
     return Tuning(ran.s, trials, pd.DataFrame(rows), importances(ran.studies), ran.parent_run_id)
 
 
 def importances(studies: list) -> pd.DataFrame:
-    """Optuna's parameter importances (fANOVA) across experiments (the experiment itself
-    against the learning rate), and within each penalised experiment (lr against lambda)."""
+    """Optuna's parameter importances by fANOVA (seeded: the same trials give the same
+    numbers) across experiments (the experiment itself against the learning rate), and within
+    each penalised experiment (lr against lambda)."""
     rows = []
     scopes = [("all experiments", summary.combined(studies))]  # lambda is not in all: left out
     scopes += [
         (p.fixed["experiment"], study)
         for p, study in studies
-        if "regularizer.lam" in study.best_params
+        if any("regularizer.lam" in t.params for t in study.get_trials(deepcopy=False))
     ]
     for scope, study in scopes:
-        done = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+        done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
         if len(done) < 2:
             continue
         shared = set.intersection(*(set(t.params) for t in done))
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            found = optuna.importance.get_param_importances(study, params=sorted(shared))
+            found = optuna.importance.get_param_importances(
+                study, evaluator=FanovaImportanceEvaluator(seed=0), params=sorted(shared)
+            )
         rows += [
             {"scope": scope, "parameter": k, "importance": round(v, 3)} for k, v in found.items()
         ]

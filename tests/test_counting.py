@@ -4,12 +4,12 @@ never-learned trial."""
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import optuna
-import pandas as pd
 import pytest
 from optuna.distributions import FloatDistribution
 from optuna.trial import FrozenTrial, TrialState, create_trial
@@ -18,6 +18,7 @@ from pipeline.tracking import lifecycle
 from pipeline.train import compose
 from sweeps import settings, storage, summary
 from sweeps import study as st
+from sweeps.best import best_of, best_trial
 from sweeps.space import SweepError
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -198,9 +199,18 @@ def test_pruners_and_samplers_are_the_configured_ones(tmp_path: Path) -> None:
     assert (type(owed.inner), owed.n_trials, owed.owed) == (optuna.pruners.MedianPruner, 9, 4)
 
 
-def scripted_study(direction: str, rows: list[tuple]) -> optuna.Study:
-    """Trials of (state, lr, activation, value, learned)."""
-    study = optuna.create_study(direction=direction)
+def scripted_study(direction: str, rows: list[tuple], journal: Path | None = None) -> optuna.Study:
+    """A real study, in a journal file when given, named as the product names them: trials of
+    (state, lr, activation, value, learned), its metric named as ``study.resume`` names it
+    (Optuna 5 then calls the trials table's value column after the metric)."""
+    backend = optuna.storages.journal.JournalFileBackend(str(journal)) if journal else None
+    study = optuna.create_study(
+        direction=direction,
+        storage=optuna.storages.JournalStorage(backend) if backend else None,
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        study.set_metric_names(["val_loss" if direction == "minimize" else "val_accuracy"])
     lr = FloatDistribution(0.001, 10.0, log=True)
     for state, rate, activation, value, learned in rows:
         study.add_trial(
@@ -216,6 +226,25 @@ def scripted_study(direction: str, rows: list[tuple]) -> optuna.Study:
     return study
 
 
+def test_the_metric_name_renames_optunas_own_value_column(tmp_path: Path) -> None:
+    """The trap behind a wrong winner: the reason no table column is ever read for a value."""
+    study = scripted_study("minimize", [(TrialState.COMPLETE, 0.2, "relu", 0.3, True)])
+    columns = set(study.trials_dataframe().columns)
+    assert "value" not in columns and "value_val_loss" in columns
+
+
+def best_lrs(study: optuna.Study, activation: str | None = None) -> list[float]:
+    """The best trial's lr among the trials of one activation (a part of its own)."""
+    if activation is not None:
+        part = optuna.create_study(direction=study.direction.name.lower())
+        for t in study.get_trials():
+            if t.user_attrs["activation"] == activation:
+                part.add_trial(t)
+        study = part
+    found = best_trial(study)
+    return [] if found is None else [found.params["optimizer.lr"]]
+
+
 def test_the_best_of_each_group_is_complete_learned_and_best(tmp_path: Path) -> None:
     rows = [
         (TrialState.PRUNED, 0.1, "relu", None, True),  # its last report is the lowest
@@ -227,46 +256,32 @@ def test_the_best_of_each_group_is_complete_learned_and_best(tmp_path: Path) -> 
         (TrialState.FAIL, 0.7, "tanh", None, True),
         (TrialState.COMPLETE, 0.8, "sigmoid", 0.05, False),  # no group best at all
     ]
-    part = settings.Part("scripted", {})
-    table = summary.trials_table([(part, scripted_study("minimize", rows))])
-    best = summary.best_by(table, "activation", "minimize")
-    assert best[["activation", "optimizer.lr", "objective"]].values.tolist() == [
-        ["relu", 0.4, 0.20],
-        ["tanh", 0.6, 0.40],
-    ]
+    study = scripted_study("minimize", rows, tmp_path / "min.journal")
+    assert [best_lrs(study, a) for a in ("relu", "tanh", "sigmoid")] == [[0.4], [0.6], []]
+    assert best_lrs(study) == [0.4]  # the never-learned 0.05 and 0.10 lose to it
     rows = [(TrialState.COMPLETE, r, a, v, learned) for _, r, a, v, learned in rows if v]
-    table = summary.trials_table([(part, scripted_study("maximize", rows))])
-    best = summary.best_by(table, "activation", "maximize")
-    assert best["optimizer.lr"].tolist() == [0.2, 0.5]  # the highest of each, relu before tanh
+    study = scripted_study("maximize", rows, tmp_path / "max.journal")
+    assert [best_lrs(study, a) for a in ("relu", "tanh")] == [[0.2], [0.5]]  # the highest
 
 
-def test_a_pruned_or_unfinished_row_is_never_a_best_whatever_its_number() -> None:
-    """A table read elsewhere (a CSV, another tool) may carry a number for a pruned trial:
-    only complete trials are ranked; a table without states is taken as it is."""
-    table = pd.DataFrame(
-        {
-            "state": ["PRUNED", "COMPLETE", "RUNNING", "COMPLETE"],
-            "experiment": ["relu"] * 4,
-            "objective": [0.01, 0.3, 0.02, 0.2],
-        }
-    )
-    assert summary.best_by(table, "experiment", "minimize")["objective"].tolist() == [0.2]
-    no_states = table.drop(columns="state")
-    assert summary.best_by(no_states, "experiment", "minimize")["objective"].tolist() == [0.01]
-
-
-def test_a_missing_group_value_is_a_group_of_its_own() -> None:
-    table = pd.DataFrame(
-        {
-            "state": ["COMPLETE"] * 4,
-            "regularizer.lam": [0.1, np.nan, np.nan, 0.1],
-            "objective": [0.3, 0.2, 0.1, 0.4],
-        }
-    )
-    best = summary.best_by(table, "regularizer.lam", "minimize")
-    assert best["objective"].tolist() == [0.3, 0.1]
-    assert summary.best_by(table.iloc[:0], "regularizer.lam", "minimize").empty
-    assert summary.best_by(table, "absent", "minimize").equals(table)
+def test_the_best_is_the_real_best_whatever_the_order_of_the_trials(tmp_path: Path) -> None:
+    """The winner bug: the first trial passed for the best. Here it is the worst."""
+    values = [0.129, 0.0891, 0.0806, 0.0952, 0.0871, 0.101]
+    rows = [(TrialState.COMPLETE, 0.1 * (i + 1), "relu", v, True) for i, v in enumerate(values)]
+    study = scripted_study("minimize", rows, tmp_path / "s.journal")
+    found = best_trial(study)
+    assert (found.number, found.value) == (2, 0.0806)
+    parts = [
+        (settings.Part("a", {}), study),
+        (
+            settings.Part("b", {}),
+            scripted_study("minimize", [(TrialState.COMPLETE, 0.9, "relu", 0.0807, True)]),
+        ),
+    ]
+    part, found = best_of(parts)
+    assert (part.name, found.value) == ("a", 0.0806)
+    table = summary.trials_table(parts)
+    assert table["objective"].tolist() == [*values, 0.0807]  # Optuna's own values
 
 
 def test_the_trials_table_has_a_row_per_trial_with_its_group(tmp_path: Path) -> None:
@@ -301,3 +316,7 @@ def test_the_trials_table_has_a_row_per_trial_with_its_group(tmp_path: Path) -> 
     table = summary.trials_table([(settings.Part("p", {}), only_pruned)])
     assert table["objective"].isna().all()  # no trial has a value yet
     assert summary.trials_table([(settings.Part("e", {}), optuna.create_study())]).empty
+    running = scripted_study("minimize", rows[:1])
+    running.ask()  # another launcher's trial, still running: no duration yet
+    table = summary.trials_table([(settings.Part("r", {}), running)])
+    assert table["state"].tolist() == ["COMPLETE", "RUNNING"] and np.isnan(table["seconds"][1])

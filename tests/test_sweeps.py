@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import optuna
+import pandas as pd
 import pytest
 from mlflow import MlflowClient
 from optuna.trial import TrialState
@@ -79,6 +80,19 @@ def test_study_runs_n_trials_with_child_runs_and_summary(tmp_path: Path) -> None
     }
     artifacts = {a.path for a in client.list_artifacts(parent_id)}
     assert {"trials.csv", "trials.md", "optimization_history.png"} <= artifacts
+    # the best, by hand from the journal's trials (metric names set: no "value" column)
+    assert study.metric_names == ["val_loss"]
+    done = [t for t in study.trials if t.state == TrialState.COMPLETE]
+    best = min((t for t in done if t.user_attrs["learned"]), key=lambda t: t.value)
+    assert parent.data.metrics["best_value"] == pytest.approx(best.value)
+    assert parent.data.tags["best.run_id"] == best.user_attrs["mlflow_run_id"]
+    assert parent.data.tags["best.optimizer.lr"] == str(best.params["optimizer.lr"])
+    assert f"/runs/{best.user_attrs['mlflow_run_id']})" in parent.data.tags["mlflow.note.content"]
+    table = pd.read_csv(client.download_artifacts(parent_id, "trials.csv", str(tmp_path)))
+    assert table.set_index("number")["objective"].dropna().to_dict() == pytest.approx(
+        {t.number: t.value for t in done}
+    )
+    assert f"best val_loss {best.value:.4f}" in out.stdout
     # run again: nothing missing, nothing re-run
     again = sweep(tmp_path, "n_trials=4")
     assert "4 done of 4 trials: " in again.stdout and "[worker" not in again.stdout

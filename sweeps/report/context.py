@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline import gradcheck
-from sweeps import forensics, jobs, summary, tuning
+from sweeps import forensics, jobs, tuning
 from sweeps import study as st
 from sweeps.original import NO_VERDICT, ROWS, WITHIN, verdict
 from sweeps.report.plan import Plan
@@ -91,13 +91,13 @@ def gather(plan: Plan, figures: Path, parent: str | None) -> Context:
     # every study at once: the workers go from one to the next without waiting
     ran = st.run_studies([*searched, *tuned], plan.workers, parent)
     done("the studies (forensic searches and tuning)")
-    trials = {r.s.name: trials_of(r) for r in ran}
+    trials = {r.s.name: forensics.trials_table(r.s, r.studies[0][1]) for r in ran[: len(rows)]}
     todo: dict[jobs.Key, jobs.Job] = {}
     for r in ran:  # then every best over seeds at once, longest first
         if r.s.objective == "distance":
             todo |= forensics.rerun_jobs(r.s, trials[r.s.name], plan.r.seeds, r.parent_run_id)
         else:
-            todo |= tuning.winner_jobs(r.s, trials[r.s.name], plan.r.seeds, r.parent_run_id)
+            todo |= tuning.winner_jobs(r, plan.r.seeds)
     rerun_ids, rerun_errors, _ = jobs.ensure(todo, plan.workers, plan.r.force)
     ctx.errors |= rerun_errors
     reruns = jobs.collect(rerun_ids, plan.first.tracking.uri)[0] if rerun_ids else runs.iloc[:0]
@@ -105,11 +105,5 @@ def gather(plan: Plan, figures: Path, parent: str | None) -> Context:
     for preset, r in zip(rows, ran):
         ctx.findings.append(forensics.finding(preset, r, trials[r.s.name], reruns))
     if tuned:
-        ctx.tuning = tuning.summarize(ran[-1], trials[ran[-1].s.name], reruns, runs)
+        ctx.tuning = tuning.summarize(ran[-1], reruns, runs)
     return ctx
-
-
-def trials_of(r: st.Ran) -> pd.DataFrame:
-    if r.s.objective == "distance":
-        return forensics.trials_table(r.s, r.studies[0][1])
-    return summary.trials_table(r.studies)
