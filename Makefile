@@ -10,10 +10,11 @@ ARGS   ?=
 GROUPS ?=
 STORE  := $(CURDIR)/mlruns
 
-.PHONY: help install test test-all lint train gradcheck reproduce-report sweep ui dashboard upload bench bench-sweeps mutate clean
+.PHONY: help install test test-all lint train gradcheck reproduce-report verify-report sweep ui dashboard upload bench bench-sweeps mutate clean
 
 help:
 	@echo "make reproduce-report   the report's experiments, sweep, tables and figures -> reports/"
+	@echo "make verify-report      re-derive every number of reports/report.md from the records"
 	@echo "make test               the test suite (make test-all adds the full-data runs)"
 	@echo "make train ARGS='experiment=relu optimizer.lr=0.05'"
 	@echo "make gradcheck | make sweep SWEEP=lr_activation ARGS='n_trials=40 workers=2'"
@@ -33,7 +34,7 @@ $(STAMP): pyproject.toml constraints.txt
 install: $(STAMP)
 
 test: $(STAMP)
-	$(PY) -m pytest -q -n 2 -m "not slow"
+	$(PY) -m pytest -q -n 2 --dist loadgroup -m "not slow"
 
 test-all: $(STAMP)
 	$(PY) -m pytest -q
@@ -50,6 +51,9 @@ gradcheck: $(STAMP)
 
 reproduce-report: $(STAMP)
 	$(PY) -m sweeps.report $(ARGS)
+
+verify-report: $(STAMP)
+	$(PY) -m verify $(ARGS)
 
 sweep: $(STAMP)
 	$(PY) -m sweeps sweep=$(SWEEP) $(ARGS)

@@ -7,6 +7,7 @@ with one line that names the key, the value and what is allowed, before any trai
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
@@ -208,6 +209,15 @@ def validate(cfg: TrainConfig) -> TrainConfig:
     return cfg
 
 
+@functools.cache
+def _schema() -> Any:
+    """The schema as an OmegaConf config, built once: building it is most of a conversion's
+    cost, and a report converts hundreds of configs (``merge`` never changes it)."""
+    from omegaconf import OmegaConf
+
+    return OmegaConf.structured(TrainConfig)
+
+
 def to_config(cfg: Any) -> TrainConfig:
     """Merge a composed Hydra config into the schema, build the dataclasses and validate them."""
     from omegaconf import OmegaConf
@@ -217,7 +227,7 @@ def to_config(cfg: Any) -> TrainConfig:
     if isinstance(hidden, int) and not isinstance(hidden, bool):  # model.hidden=128 is [128]
         cfg = OmegaConf.merge(cfg, {"model": {"hidden": [hidden]}})
     try:
-        merged = OmegaConf.merge(OmegaConf.structured(TrainConfig), cfg)
+        merged = OmegaConf.merge(_schema(), cfg)
         obj = OmegaConf.to_object(merged)
     except OmegaConfBaseException as err:
         key = getattr(err, "full_key", None) or "config"

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 from matplotlib.figure import Figure  # no pyplot: no GUI backend, no global figure state
+from matplotlib.ticker import MaxNLocator
 
 
 def curves(history: Sequence[dict[str, float]], best_epoch: int, title: str, path: Path) -> Path:
@@ -18,10 +19,13 @@ def curves(history: Sequence[dict[str, float]], best_epoch: int, title: str, pat
     epochs = np.arange(1, len(history) + 1)
     fig = Figure(figsize=(10, 3.8))
     axes = fig.subplots(1, 2)
-    for ax, metric, label in zip(axes, ("loss", "accuracy"), ("cross-entropy loss", "accuracy")):
+    shown = (("loss", "cross-entropy loss", 1), ("accuracy", "accuracy %", 100))
+    for ax, (metric, label, scale) in zip(axes, shown):
         for split, style in (("train", "-"), ("val", "--")):
-            ax.plot(epochs, [h[f"{split}_{metric}"] for h in history], style, label=split)
+            values = [scale * h[f"{split}_{metric}"] for h in history]
+            ax.plot(epochs, values, style, label="validation" if split == "val" else split)
         ax.axvline(best_epoch, color="grey", lw=0.8, ls=":", label=f"best epoch {best_epoch}")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_xlabel("epoch")
         ax.set_ylabel(label)
         ax.grid(alpha=0.3)

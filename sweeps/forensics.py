@@ -34,7 +34,7 @@ from optuna.trial import TrialState
 from pipeline import cli, train
 from pipeline.config import CONF_DIR, ConfigError, TrainConfig
 from pipeline.tracking.provenance import code_version
-from sweeps import jobs, settings, space, storage
+from sweeps import identification, jobs, settings, space, storage
 from sweeps import study as st
 from sweeps.original import ROWS, Target, borrowed_length
 
@@ -148,6 +148,7 @@ class Finding:
     ranking: pd.DataFrame  # the best three (and the experiment as it stands), over seeds
     combos: int  # how many combinations the space has
     parent_run_id: str | None
+    identified: pd.DataFrame  # per choice of the best: does the evidence pin it?
 
 
 def search(preset: str, s: settings.Settings, seeds: int, parent: str | None) -> Finding:
@@ -166,7 +167,10 @@ def search(preset: str, s: settings.Settings, seeds: int, parent: str | None) ->
 
 def finding(preset: str, ran: st.Ran, trials: pd.DataFrame, runs: pd.DataFrame) -> Finding:
     combos = len(list(space.corners(ran.s.space()[1], {})))
-    return Finding(preset, ran.s, trials, ranking(ran.s, runs), combos, ran.parent_run_id)
+    ranked = ranking(ran.s, runs)
+    stands = train.config(ran.s.base_overrides).flat()
+    pinned = identification.identify(ran.s, trials, ranked, stands) if len(ranked) else ranked
+    return Finding(preset, ran.s, trials, ranked, combos, ran.parent_run_id, pinned)
 
 
 def choices_label(s: settings.Settings, params: dict[str, Any]) -> str:
@@ -225,6 +229,7 @@ def ranking(s: settings.Settings, runs: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for group, runs_of in runs[runs["group"].str.startswith(prefix)].groupby("group", sort=False):
         acc, loss, stop = runs_of["test_accuracy"], runs_of["test_loss"], runs_of["stopped_epoch"]
+        each = [s.target.distance(a, b, c) for a, b, c in zip(acc, loss, stop)]
         rows.append(
             {
                 "choices": group.removeprefix(prefix),
@@ -234,11 +239,11 @@ def ranking(s: settings.Settings, runs: pd.DataFrame) -> pd.DataFrame:
                 "test loss (mean)": round(loss.mean(), 4),
                 "stop epochs": " / ".join(str(int(e)) for e in stop),
                 "distance": s.target.distance(acc.mean(), loss.mean(), stop.mean()),
+                "distance (sd)": float(np.std(each, ddof=1)) if len(each) > 1 else np.nan,
                 "run ids": " ".join(runs_of["run_id"]),
             }
         )
-    ranked = pd.DataFrame(rows).sort_values("distance").reset_index(drop=True)
-    return ranked.assign(distance=ranked["distance"].round(3))
+    return pd.DataFrame(rows).sort_values("distance").reset_index(drop=True)
 
 
 def active(s: settings.Settings, params: dict[str, Any]) -> dict[str, Any]:

@@ -93,9 +93,10 @@ def borrowed_length(preset: str) -> str:
     if row is None or not pd.isna(row["stop_epoch"]) or not isinstance(row["like"], str):
         return ""
     epochs = int(ROWS.loc[row["like"], "stop_epoch"])
+    like = ROWS.loc[row["like"], "section"].split(",")[0]
     return (
-        f'The original gives no stop epoch for {preset} but trains it with "{row["like_quote"]}": '
-        f"its fixed-length runs train for {row['like']}'s {epochs} epochs."
+        f"The original gives no stop epoch for {row['section'].split(',')[0]} but trains it with "
+        f'"{row["like_quote"]}": its fixed-length runs borrow {like}\'s {epochs} epochs.'
     )
 
 

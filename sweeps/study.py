@@ -315,7 +315,10 @@ def run_studies(many: Sequence[Settings], workers: int, parent: str | None = Non
                 run.client.set_tag(run.run_id, "mlflow.parentRunId", parent)
             ran.append(Ran(s, opened, run and run.run_id))
         tasks = [
-            Task(r.s, r.parent_run_id, train.config(r.s.base_overrides).trainer.epochs) for r in ran
+            Task(r.s, r.parent_run_id, train.config(r.s.base_overrides).trainer.epochs)
+            for r in ran
+            if any(wants_more(study.get_trials(deepcopy=False), r.s) for _, study in r.studies)
         ]
-        run_workers(tasks, workers)
+        if tasks:  # a complete study spawns no worker (a warm report starts none)
+            run_workers(tasks, workers)
     return ran

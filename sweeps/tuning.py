@@ -173,6 +173,8 @@ def summarize(ran: st.Ran, runs: pd.DataFrame, hand_picked: pd.DataFrame) -> Tun
                 "gain (points)": round(test.diff, 2),
                 "p (Welch)": test.p,
                 "verdict": test.verdict,
+                "best trial run id": top.user_attrs.get("mlflow_run_id", ""),
+                "tuned run ids": " ".join(tuned["run_id"]),
             }
         rows.append(row)
     trials = summary.trials_table(ran.studies)

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from pipeline import fit, train
-from sweeps import forensics, jobs, tuning
+from sweeps import forensics, identification, jobs, joint, tuning
 from sweeps.original import Target, borrowed_length, verdict, welch
 
 BASE = ["data.max_train=1000", "data.max_test=300", "trainer.progress=false"]
@@ -32,10 +32,10 @@ def test_the_search_finds_a_planted_cause(tmp_path: Path, store: str) -> None:
     planted_cfg.trainer.threads = 1  # as the search's two workers run
     result = fit.train(planted_cfg, train.load_data(planted_cfg))
     target = Target(result.test_accuracy, result.test_loss, 4)
-    o = forensics.options({"seeds": 1, "storage": f"journal:{tmp_path}/studies.journal"})
+    o = forensics.options({"seeds": 2, "storage": f"journal:{tmp_path}/studies.journal"})
     s = forensics.row_settings("l2", base, o, store, target)
     assert s.sampler == "grid" and s.n_trials == 60
-    found = forensics.search("l2", s, 1, None)
+    found = forensics.search("l2", s, 2, None)
     by_choices = found.ranking.set_index("choices")["distance"]
     planted = by_choices["stopping=none ep=4 scale=sum"]
     assert planted == by_choices.min() and planted < 0.05  # the very same computation ranks first
@@ -44,6 +44,8 @@ def test_the_search_finds_a_planted_cause(tmp_path: Path, store: str) -> None:
     as_it_stands = found.ranking[found.ranking["choices"] == "as it stands"]
     assert float(as_it_stands["distance"].iloc[0]) > 1  # the search had something to find
     assert len(found.trials) == 60  # every combination, each once
+    pinned = found.identified.set_index("choice")["identified"]
+    assert pinned["stopping"] == pinned["scale"] == "yes"  # the planted causes are pinned
 
 
 def test_distance_and_bound() -> None:
@@ -135,3 +137,109 @@ def test_a_row_without_a_stop_epoch_borrows_the_length_of_the_row_it_says_it_mir
     assert borrowed_length("l2") == "" and Target.of("relu").fixed_epochs == 17
     no_hint = forensics.space_for(train.config(["experiment=l1"]), Target(0.95, 0.16, None))
     assert "trainer.epochs" not in no_hint and "none" not in no_hint["trainer.stopping"]["choices"]
+
+
+def frames(rows: list[tuple], reruns: dict[str, tuple[float, float]]) -> tuple:
+    """A search's trials table (choices, state, seed-0 distance, params) and its ranking over
+    seeds (choices -> distance, its sd), as ``forensics`` makes them."""
+    trials = pd.DataFrame(
+        [{"choices": c, "state": st, "distance": d, "params": p} for c, st, d, p in rows]
+    )
+    ranking = pd.DataFrame(
+        [{"choices": c, "distance": d, "distance (sd)": sd} for c, (d, sd) in reruns.items()]
+    )
+    return trials, ranking
+
+
+L2_BASE = {"trainer.stopping": "none", "trainer.epochs": 5, "regularizer.penalize_bias": False}
+
+
+def l2_settings() -> object:
+    return forensics.row_settings("l2", [], forensics.options({}), None)
+
+
+def test_a_choice_is_pinned_only_when_every_change_of_it_lands_farther_than_the_spread() -> None:
+    best = {**L2_BASE, "regularizer.scale": "sum", "model.init": "uniform"}
+    rows = [
+        ("stopping=none ep=5 scale=sum init=uniform", "complete", 0.14, best),
+        # init changed: 0.36 at seed 0, but re-run over seeds it is 0.206 (within the spread)
+        ("stopping=none ep=5 scale=sum", "complete", 0.36, {**best, "model.init": "glorot"}),
+        # scale changed: far away
+        ("stopping=none ep=5 init=uniform", "complete", 1.9, {**best, "regularizer.scale": "mean"}),
+        # stopping changed: only pruned (stopped because it could not come closer)
+        ("scale=sum init=uniform", "pruned", np.nan, {**best, "trainer.stopping": "rises"}),
+    ]
+    trials, ranking = frames(
+        rows,
+        {
+            "stopping=none ep=5 scale=sum init=uniform": (0.198, 0.065),
+            "stopping=none ep=5 scale=sum": (0.206, 0.1),
+        },
+    )
+    stands = {"trainer.stopping": "rises", "regularizer.scale": "mean", "model.init": "glorot"}
+    found = identification.identify(l2_settings(), trials, ranking, stands).set_index("choice")
+    assert found.loc["init", "identified"] == "no"  # 0.206 - 0.198 is within 0.065
+    assert found.loc["init", "its distance"] == 0.206  # the mean over seeds, not seed 0's 0.36
+    assert found.loc["scale", "identified"] == "yes"
+    assert found.loc["stopping", "identified"] == "yes"
+    assert found.loc["stopping", "closest other"] == "pruned"
+    assert found.loc["penalize_bias", "identified"] == "not tested"  # never changed
+    pinned, open_ = identification.headline(found.reset_index())
+    assert pinned == ["stopping=none ep=5", "scale=sum"]  # pinned and changed from the row
+    assert open_ == [
+        "penalize_bias: not tested",
+        "init: not identified, uniform and glorot within 0.008",
+    ]
+
+
+def test_the_joint_test_tries_each_shared_choice_where_it_applies() -> None:
+    rows = joint.rows_of([], ["softmax", "momentum", "l2", "l1"], [])
+    keys = {r.preset: r.keys for r in rows}
+    assert keys["softmax"] == ()  # no hidden layer, no penalty
+    assert keys["momentum"] == ("model.init",)
+    assert keys["l2"] == (
+        "model.init",
+        "regularizer.scale",
+        "regularizer.penalize_bias",
+        "trainer.monitor",
+    )
+    assert "regularizer.l1_half" in keys["l1"]
+    impls = joint.implementations(rows)
+    assert len(impls) == 3 * 2 * 2 * 2 * 2  # init, scale, 1/2, biases, what stopping watches
+    impl = {"model.init": "normal", "regularizer.scale": "sum", "regularizer.l1_half": True}
+    assert rows[1].label(impl) == "joint momentum init=normal"  # only what applies to it
+    assert rows[0].label(impl) == "joint softmax as it stands"
+    fixed = joint.rows_of([], ["l2"], [])
+    assert "trainer.monitor" in fixed[0].keys  # it watches the validation loss as it stands
+
+
+def test_the_joint_winner_is_the_implementation_whose_worst_row_is_closest() -> None:
+    rows = joint.rows_of([], ["momentum", "l2"], [])
+    metrics = {  # (accuracy, loss, stop) per row label: the l2 row prefers normal, momentum not
+        "joint momentum as it stands": (0.9745, 0.08, 31),
+        "joint momentum init=normal": (0.9775, 0.072, 40),
+        "joint momentum init=uniform": (0.9700, 0.09, 20),
+    }
+    runs = []
+    for impl in joint.implementations(rows):
+        for row in rows:
+            label = row.label(impl)
+            acc, loss, stop = metrics.get(
+                label, (0.9579, 0.155, 5) if "normal" in label else (0.95, 0.2, 9)
+            )
+            runs.append(
+                {
+                    "group": label,
+                    "seed": 0,
+                    "test_accuracy": acc,
+                    "test_loss": loss,
+                    "stopped_epoch": stop,
+                }
+            )
+    screened = joint.screen(rows, pd.DataFrame(runs).drop_duplicates("group"))
+    best = screened.iloc[0]
+    assert best["implementation"].startswith("init=normal")  # l2 exact, momentum off but least
+    assert best["largest"] == max(best["4 Momentum (tanh)"], best["5.1 L2, lambda 0.01"])
+    alone = joint.alone(rows, screened).set_index("experiment")
+    assert alone.loc["4 Momentum (tanh)", "its best implementation"].startswith("init as it stands")
+    assert alone.loc["4 Momentum (tanh)", "its distance"] == 0

@@ -30,6 +30,7 @@ from pipeline.tracking.runs import find_finished
 from sweeps.report import document, plan
 from sweeps.report.context import Context, gather
 from sweeps.report.sections import SECTIONS
+from verify import COUNT_LINE, Verdict, verify
 
 log = logging.getLogger(__name__)
 
@@ -37,9 +38,15 @@ TITLE = "Multi-layer neural network for MNIST: the report reproduced and explain
 REPORT_KEYS = {"report", "hydra"}
 
 
-def write(ctx: Context, folder: Path) -> None:
-    """The document and a CSV of every table behind it."""
+def write(ctx: Context, folder: Path) -> Verdict:
+    """The document and a CSV of every table behind it. The written Markdown is handed to the
+    independent verifier (``verify``), and its count goes into the setup section."""
     sections = [s for s in (make(ctx) for make in SECTIONS) if s is not None]
+    document.write_markdown(TITLE, sections, folder)
+    verdict = verify(folder / "report.md", store.tracking_uri(ctx.plan.first.tracking.uri))
+    sections[-1].text.append(
+        COUNT_LINE.format(n=verdict.checked, bad=len(verdict.disagreements))
+    )
     document.write_markdown(TITLE, sections, folder)
     document.write_html(TITLE, sections, folder)
     ctx.runs.to_csv(folder / "runs.csv", index=False)
@@ -50,10 +57,16 @@ def write(ctx: Context, folder: Path) -> None:
             folder / f"forensics_{f.preset}_trials.csv", index=False
         )
         f.ranking.to_csv(folder / f"forensics_{f.preset}.csv", index=False)
+    if ctx.joint is not None:
+        ctx.joint.screened.to_csv(folder / "joint_implementations.csv", index=False)
+        ctx.joint.over_seeds.to_csv(folder / "joint.csv", index=False)
+    for f in ctx.findings:
+        f.identified.to_csv(folder / f"forensics_{f.preset}_identified.csv", index=False)
     if ctx.tuning is not None:
         ctx.tuning.trials.to_csv(folder / "tuning_trials.csv", index=False)
         ctx.tuning.best.to_csv(folder / "tuning.csv", index=False)
         ctx.tuning.importances.to_csv(folder / "tuning_importances.csv", index=False)
+    return verdict
 
 
 def report_code() -> str:
@@ -70,6 +83,7 @@ def record(ctx: Context, folder: Path) -> str:
     cfg = ctx.plan.first
     used = sorted(ctx.runs["run_id"]) + [f.parent_run_id or "" for f in ctx.findings]
     used += [ctx.tuning.parent_run_id or ""] if ctx.tuning else []
+    used += [ctx.joint.parent_run_id or ""] if ctx.joint else []
     identity = hashlib.sha256(" ".join([*used, report_code(), str(ctx.plan.r)]).encode())
     tags = {"kind": "report", "report.identity": identity.hexdigest()[:16]}
     found = find_finished(cfg.tracking.uri, cfg.tracking.experiment, tags)
@@ -86,6 +100,7 @@ def record(ctx: Context, folder: Path) -> str:
     client = parent.client
     children = set(ctx.runs["parent"].dropna()) | {f.parent_run_id for f in ctx.findings}
     children |= {ctx.tuning.parent_run_id} if ctx.tuning else set()
+    children |= {ctx.joint.parent_run_id} if ctx.joint else set()
     for child in children - {None, ""}:
         client.set_tag(child, "mlflow.parentRunId", parent.run_id)
     client.log_artifacts(parent.run_id, str(folder))
@@ -118,7 +133,7 @@ def main(cfg: DictConfig) -> None:
         try:
             (staging / "figures").mkdir()
             ctx = gather(p, staging / "figures", None)
-            write(ctx, staging)
+            verdict = write(ctx, staging)
             run_id = record(ctx, staging) if p.first.tracking.enabled else None
             swap_in(staging, p.out)
         except BaseException:
@@ -128,6 +143,12 @@ def main(cfg: DictConfig) -> None:
             f"report: {p.out / 'report.md'} and {p.out / 'report.html'} "
             f"({time.monotonic() - start:.0f}s in all; MLflow run {run_id})"
         )
+        log.info(str(verdict))
+        if verdict.disagreements:
+            raise cli.WorkFailed(
+                f"the report disagrees with its records in {len(verdict.disagreements)} place(s), "
+                "listed above: it is written, but do not trust those numbers"
+            )
         if ctx.errors:
             failed = [f"{k} seed {s}: {e}" for (k, s), e in sorted(ctx.errors.items())]
             raise cli.WorkFailed(

@@ -2,12 +2,14 @@
 
 1. the gradient check; 2. the experiments over seeds (reused or trained); 3. for each
 experiment outside the seed spread, the forensic search and its best three over seeds; 4. the
-tuning study and its winners over seeds. Every training anywhere is reused when a FINISHED run
+tuning study and its winners over seeds; 5. the joint test of one implementation for every
+row. Every training anywhere is reused when a FINISHED run
 of the same computation exists, so a second report trains nothing.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from dataclasses import dataclass, field
@@ -17,12 +19,16 @@ import numpy as np
 import pandas as pd
 
 from pipeline import gradcheck
-from sweeps import forensics, jobs, tuning
+from pipeline.tracking import store
+from pipeline.tracking.runs import find_finished
+from sweeps import forensics, jobs, joint, tuning
 from sweeps import study as st
-from sweeps.original import NO_VERDICT, ROWS, WITHIN, verdict
+from sweeps.original import NO_VERDICT, ROWS, WITHIN, prediction_halfwidth, verdict
+from sweeps.report.document import Link
 from sweeps.report.plan import Plan
 
 log = logging.getLogger(__name__)
+LOCAL_UI = "http://127.0.0.1:5000"  # make ui
 
 
 @dataclass
@@ -30,6 +36,7 @@ class Context:
     plan: Plan
     figures: Path  # where sections draw (inside the new report's folder)
     gradcheck: pd.DataFrame
+    gradcheck_run_id: str | None
     runs: pd.DataFrame  # one row per (preset, seed): run id and test metrics
     histories: dict[jobs.Key, pd.DataFrame]
     weights: dict[jobs.Key, np.ndarray]
@@ -38,10 +45,30 @@ class Context:
     errors: dict[jobs.Key, str] = field(default_factory=dict)
     findings: list[forensics.Finding] = field(default_factory=list)
     tuning: tuning.Tuning | None = None
+    joint: joint.Joint | None = None
 
     @property
     def seeds(self) -> list[int]:
         return list(range(self.plan.r.seeds))
+
+    @functools.cached_property
+    def ui(self) -> str:
+        """The MLflow UI's page of this experiment: the tracking server's own, or ``make ui``'s
+        (http://127.0.0.1:5000 by default)."""
+        cfg = self.plan.first.tracking
+        uri = store.tracking_uri(cfg.uri)
+        base = store.mask(uri) if uri.startswith("http") else LOCAL_UI
+        return (
+            f"{base.rstrip('/')}/#/experiments/{store.open_experiment(cfg.uri, cfg.experiment)[1]}"
+        )
+
+    def link(self, run_id: str) -> Link:
+        """A run id as a link to its page in the MLflow UI, shown by its first 8 characters."""
+        return Link(run_id[:8], f"{self.ui}/runs/{run_id}")
+
+    def links(self, run_ids: str) -> tuple[Link, ...]:
+        """Space-separated run ids (a group's seeds) as links."""
+        return tuple(self.link(r) for r in run_ids.split())
 
 
 def compare(runs: pd.DataFrame) -> pd.DataFrame:
@@ -53,6 +80,7 @@ def compare(runs: pd.DataFrame) -> pd.DataFrame:
         if ours.empty:
             continue
         acc = ours["test_accuracy"].to_numpy() * 100
+        half = prediction_halfwidth(float(acc.std(ddof=1)), len(acc)) if len(acc) > 1 else np.nan
         rows.append(
             {
                 "preset": preset,
@@ -62,6 +90,11 @@ def compare(runs: pd.DataFrame) -> pd.DataFrame:
                 "ours acc % (sd)": round(acc.std(ddof=1), 2) if len(acc) > 1 else np.nan,
                 "ours acc % (seeds)": " / ".join(f"{a:.2f}" for a in acc),
                 "diff (points)": round(acc.mean() - row["accuracy"] * 100, 2),
+                "95% interval of one run": (
+                    f"{acc.mean() - half:.2f} to {acc.mean() + half:.2f}"
+                    if not np.isnan(half)
+                    else "-"
+                ),
                 "verdict": verdict(acc, row["accuracy"] * 100),
                 "original loss": row["loss"],
                 "ours loss": round(ours["test_loss"].mean(), 4),
@@ -80,9 +113,13 @@ def gather(plan: Plan, figures: Path, parent: str | None) -> Context:
         log.info(f"== {what}: {time.monotonic() - start:.0f}s since the start")
 
     grad = pd.DataFrame(gradcheck.recorded(plan.gradcheck)[0])
+    cfg = plan.gradcheck
+    checked = find_finished(cfg.tracking.uri, cfg.tracking.experiment, gradcheck.identity_tags(cfg))
     run_ids, errors, reused = jobs.ensure(plan.experiments, plan.workers, plan.r.force, parent)
     runs, histories, weights = jobs.collect(run_ids, plan.first.tracking.uri, weights=True)
-    ctx = Context(plan, figures, grad, runs, histories, weights, compare(runs), reused, errors)
+    ctx = Context(
+        plan, figures, grad, checked, runs, histories, weights, compare(runs), reused, errors
+    )
     done("the experiments")
     outside = ctx.comparison[~ctx.comparison["verdict"].isin([WITHIN, NO_VERDICT])]
     rows = [p for p in outside["preset"] if p in plan.forensics]
@@ -106,4 +143,10 @@ def gather(plan: Plan, figures: Path, parent: str | None) -> Context:
         ctx.findings.append(forensics.finding(preset, r, trials[r.s.name], reruns))
     if tuned:
         ctx.tuning = tuning.summarize(ran[-1], reruns, runs)
+    if len(ctx.seeds) > 1:  # one implementation for every row (with one seed, no spread)
+        ctx.joint, failed = joint.test(
+            plan.base, plan.r.presets, ctx.findings, plan.r.seeds, plan.workers, plan.r.force
+        )
+        ctx.errors |= failed
+        done("the joint test of one implementation for every row")
     return ctx

@@ -1,8 +1,9 @@
 """The report as a document: sections of text, tables and figures, rendered twice, as
 ``report.md`` (figures as files beside it) and a self-contained ``report.html`` (inlined).
 
-A missing number prints as "-", never NaN. Every sentence comes from a section function that
-read the numbers it states.
+A missing number prints as "-", never NaN; a run id is a ``Link`` to its page in the MLflow UI;
+numbers are right-aligned and text left-aligned. Every sentence comes from a section function
+that read the numbers it states.
 """
 
 from __future__ import annotations
@@ -10,12 +11,25 @@ from __future__ import annotations
 import base64
 import html
 import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
+from pandas.api.types import is_numeric_dtype
 
 MISSING = "-"
+
+
+@dataclass(frozen=True)
+class Link:
+    """A table cell that points somewhere: a run id to its MLflow UI page."""
+
+    text: str
+    url: str
+
+    def __str__(self) -> str:
+        return self.text
 
 
 @dataclass
@@ -26,17 +40,36 @@ class Section:
     figures: list[tuple[str, Path]] = field(default_factory=list)
 
 
-def cell(value: object) -> str:
-    """How a table cell reads: 4 significant digits, "-" for anything missing."""
+def cell(value: object, markdown: bool = True) -> str:
+    """How a table cell reads: 4 significant digits, "-" for anything missing, a link as
+    Markdown or HTML."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return MISSING
+    if isinstance(value, tuple):  # several links in one cell: the runs of a group
+        return " ".join(cell(v, markdown) for v in value) or MISSING
+    if isinstance(value, Link):
+        if markdown:
+            return f"[{value.text}]({value.url})"
+        return f'<a href="{html.escape(value.url)}">{html.escape(value.text)}</a>'
     if isinstance(value, float):
         return f"{value:.4g}"
-    return str(value)
+    return str(value) if markdown else html.escape(str(value))
 
 
-def readable(table: pd.DataFrame) -> pd.DataFrame:
-    return table.apply(lambda column: column.map(cell)) if not table.empty else table
+def readable(table: pd.DataFrame, markdown: bool = True) -> pd.DataFrame:
+    if table.empty:
+        return table
+    return table.apply(lambda column: column.map(lambda v: cell(v, markdown)))
+
+
+def numeric(table: pd.DataFrame) -> list[bool]:
+    """Which columns hold numbers (right-aligned); the others are text (left-aligned)."""
+    return [is_numeric_dtype(table[c]) and table[c].dtype != bool for c in table.columns]
+
+
+def anchor(title: str) -> str:
+    """The anchor a Markdown renderer (GitHub's rule) gives a heading."""
+    return re.sub(r"[^\w\- ]", "", title.lower()).replace(" ", "-")
 
 
 def pm(mean: float, sd: float, digits: int = 2) -> str:
@@ -48,11 +81,14 @@ def pm(mean: float, sd: float, digits: int = 2) -> str:
 
 def write_markdown(title: str, sections: list[Section], folder: Path) -> Path:
     out = [f"# {title}", ""]
+    out += [f"- [{s.title}](#{anchor(s.title)})" for s in sections] + [""]
     for s in sections:
         out += [f"## {s.title}", ""]
         out += [f"{line}\n" for line in s.text]
         for caption, table in s.tables:
-            out += [f"**{caption}**", "", readable(table).to_markdown(index=False), ""]
+            align = ["right" if n else "left" for n in numeric(table)]
+            text = readable(table).to_markdown(index=False, colalign=align, disable_numparse=True)
+            out += [f"**{caption}**", "", text, ""]
         for caption, path in s.figures:
             out += [f"![{caption}]({path.relative_to(folder)})", "", f"*{caption}*", ""]
     path = folder / "report.md"
@@ -62,13 +98,15 @@ def write_markdown(title: str, sections: list[Section], folder: Path) -> Path:
 
 def write_html(title: str, sections: list[Section], folder: Path) -> Path:
     """One file, figures inlined as base64, so it can be mailed or attached as it is."""
-    body = [f"<h1>{html.escape(title)}</h1>"]
+    body = [f"<h1>{html.escape(title)}</h1>", "<ul>"]
+    body += [f'<li><a href="#{anchor(s.title)}">{html.escape(s.title)}</a></li>' for s in sections]
+    body.append("</ul>")
     for s in sections:
-        body.append(f"<h2>{html.escape(s.title)}</h2>")
+        body.append(f'<h2 id="{anchor(s.title)}">{html.escape(s.title)}</h2>')
         body += [f"<p>{html.escape(line)}</p>" for line in s.text]
         for caption, table in s.tables:
             body.append(f"<h4>{html.escape(caption)}</h4>")
-            body.append(readable(table).to_html(index=False, border=0))
+            body.append(html_table(table))
         for caption, path in s.figures:
             data = base64.b64encode(path.read_bytes()).decode()
             body.append(
@@ -79,7 +117,8 @@ def write_html(title: str, sections: list[Section], folder: Path) -> Path:
     style = (
         "body{font-family:sans-serif;max-width:1100px;margin:auto;padding:1em}"
         "table{border-collapse:collapse;font-size:13px;margin:.5em 0}"
-        "td,th{border-bottom:1px solid #ddd;padding:3px 8px;text-align:right}"
+        "td,th{border-bottom:1px solid #ddd;padding:3px 8px;text-align:left}"
+        ".num{text-align:right}"
         "img{max-width:100%}figcaption{font-style:italic;color:#555}"
     )
     page = (
@@ -89,3 +128,14 @@ def write_html(title: str, sections: list[Section], folder: Path) -> Path:
     path = folder / "report.html"
     path.write_text(page)
     return path
+
+
+def html_table(table: pd.DataFrame) -> str:
+    """A table with numbers right-aligned, text left-aligned and links clickable."""
+    kinds = [' class="num"' if n else "" for n in numeric(table)]
+    head = "".join(f"<th{k}>{html.escape(str(c))}</th>" for c, k in zip(table.columns, kinds))
+    rows = [
+        "<tr>" + "".join(f"<td{k}>{v}</td>" for v, k in zip(row, kinds)) + "</tr>"
+        for row in readable(table, markdown=False).itertuples(index=False)
+    ]
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import numpy as np
 from matplotlib.figure import Figure
 
 from sweeps.original import ACTIVATION_PRESETS, ROWS
+from sweeps.report import figures
 from sweeps.report.context import Context
 from sweeps.report.document import Section
 
@@ -14,16 +14,18 @@ def section(ctx: Context) -> Section | None:
     presets = {label: p for label, p in ACTIVATION_PRESETS.items() if (p, 0) in ctx.histories}
     if len(presets) < 2:
         return None
-    fig = Figure(figsize=(11, 4))
+    fig = Figure(figsize=(11, 4), layout="constrained")
     left, right = fig.subplots(1, 2)
     for label, preset in presets.items():
-        history = ctx.histories[preset, 0]
-        left.plot(np.arange(1, len(history) + 1), history["val_loss"], label=label)
+        histories = [ctx.histories[k] for k in sorted(ctx.histories) if k[0] == preset]
+        figures.band(left, histories, "val_loss", label=label)
     left.set(
-        xlabel="epoch", ylabel="validation loss", yscale="log", title="validation loss (seed 0)"
+        ylabel="validation loss",
+        yscale="log",
+        title=f"validation loss, mean ± sd over {len(ctx.seeds)} seed(s)",
     )
+    figures.epochs_axis(left)
     left.legend()
-    left.grid(alpha=0.3)
     accs = [
         ctx.runs[ctx.runs.group == p]["test_accuracy"].to_numpy() * 100 for p in presets.values()
     ]
@@ -37,9 +39,7 @@ def section(ctx: Context) -> Section | None:
     right.set(ylabel="test accuracy %", title="test accuracy over seeds")
     right.legend()
     right.grid(alpha=0.3)
-    fig.subplots_adjust(left=0.07, right=0.98, bottom=0.13, top=0.9, wspace=0.25)
-    path = ctx.figures / "activations.png"
-    fig.savefig(path, dpi=110)
+    path = figures.save(fig, ctx.figures / "activations.png")
     means = {label: acc.mean() for label, acc in zip(presets, accs)}
     ranked = sorted(means, key=means.get, reverse=True)
     text = [

@@ -6,7 +6,8 @@ from __future__ import annotations
 import pandas as pd
 
 from sweeps.forensics import Finding
-from sweeps.original import borrowed_length
+from sweeps.identification import headline
+from sweeps.original import ROWS, borrowed_length
 from sweeps.report.context import Context
 from sweeps.report.document import Section
 
@@ -27,14 +28,31 @@ def section(ctx: Context) -> Section:
         return Section(
             TITLE, ["Every experiment agrees within the seed spread: nothing to explain."]
         )
-    s = Section(TITLE, [RULE])
+    s = Section(TITLE, [RULE, IDENTIFIED])
     for finding in ctx.findings:
+        name = ROWS.loc[finding.preset, "section"]
         s.text += explain(finding)
-        s.tables.append((f"{finding.preset}: the closest combinations over seeds", shown(finding)))
+        s.tables.append((f"{name}: the closest combinations over seeds", shown(ctx, finding)))
+        if not finding.identified.empty:
+            s.tables.append((f"{name}: which choices the evidence pins", pins(finding)))
     return s
 
 
-def shown(f: Finding) -> pd.DataFrame:
+IDENTIFIED = (
+    "A choice of the best combination is identified when every combination that changes it "
+    "(the closest one is shown) is farther from the original's row by more than the seed "
+    "spread (sd over seeds) of the best one's distance; a distance is that of the mean over "
+    "seeds where the combination was re-run, else that of seed 0, which every combination was "
+    "tried with; a combination the pruner stopped counts as farther. Only identified choices "
+    "are named as the explanation."
+)
+
+
+def pins(f: Finding) -> pd.DataFrame:
+    return f.identified.drop(columns=["key", "label"])
+
+
+def shown(ctx: Context, f: Finding) -> pd.DataFrame:
     t = f.s.target
     original = {
         "choices": "the original",
@@ -42,8 +60,11 @@ def shown(f: Finding) -> pd.DataFrame:
         "test loss (mean)": t.loss,
         "stop epochs": str(t.stop_epoch) if t.stop_epoch else "-",
     }
+    ranked = f.ranking.assign(
+        **{"runs": [tuple(map(ctx.link, ids.split())) for ids in f.ranking["run ids"]]}
+    )
     return pd.concat(
-        [pd.DataFrame([original]), f.ranking.drop(columns=["run ids"])], ignore_index=True
+        [pd.DataFrame([original]), ranked.drop(columns=["run ids"])], ignore_index=True
     )
 
 
@@ -56,7 +77,8 @@ def explain(f: Finding) -> list[str]:
         else f"a seeded random sample of {f.s.n_trials} distinct ones"
     )
     lines = [
-        f"{f.preset}: {len(f.trials)} of its {f.combos} combinations tried ({how}); "
+        f"{ROWS.loc[f.preset, 'section']}: {len(f.trials)} of its {f.combos} combinations "
+        f"tried ({how}); "
         f"{counts.get('pruned', 0)} stopped early as hopeless, {counts.get('complete', 0)} ran out."
         + (f" {borrowed_length(f.preset)}" if borrowed_length(f.preset) else "")
     ]
@@ -70,8 +92,12 @@ def explain(f: Finding) -> list[str]:
         f"{best['test loss (mean)']:.4f} over {int(best['seeds'])} seed(s), stopping at epochs "
         f"{best['stop epochs']}, distance {best['distance']:.2f}"
     )
+    pinned, open_ = headline(f.identified) if not f.identified.empty else ([], [])
+    evidence = f" The evidence pins {' '.join(pinned) or 'none of its changes'}" + (
+        f"; {'; '.join(open_)}." if open_ else "."
+    )
     if best["distance"] < 1:
-        lines.append(f"Best explanation: {described}. It reproduces the original's row.")
+        lines.append(f"Best explanation: {described}. It reproduces the original's row.{evidence}")
     elif best["choices"] == "as it stands":
         lines.append(
             f"No tested combination comes closer than the experiment as it stands ({described}); "
@@ -80,7 +106,7 @@ def explain(f: Finding) -> list[str]:
     else:
         lines.append(
             f"Closest: {described}, against {base_d:.2f} as it stands; it does not reproduce "
-            f"the row: still off: {', '.join(off)}."
+            f"the row: still off: {', '.join(off)}.{evidence}"
         )
     return lines
 

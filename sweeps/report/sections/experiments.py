@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from pipeline import plots
-from sweeps.original import BETTER, NO_VERDICT, WITHIN, WORSE
+from sweeps.original import BETTER, NO_VERDICT, ROWS, WITHIN, WORSE
+from sweeps.report import figures
 from sweeps.report.context import Context
 from sweeps.report.document import Section, pm
 
@@ -31,7 +31,11 @@ def section(ctx: Context) -> Section:
             f"{row['experiment']}: the original {row['original acc %']:.2f}%, ours "
             f"{pm(row['ours acc % (mean)'], row['ours acc % (sd)'])}% "
             f"({row['diff (points)']:+.2f} points)"
-            + (f": {row['verdict']}" if row["verdict"] != NO_VERDICT else "")
+            + (
+                f": {row['verdict']} (one run of ours lies in {row['95% interval of one run']})"
+                if row["verdict"] != NO_VERDICT
+                else ""
+            )
             + f"; stopped at epochs {row['ours stop epochs']}"
             + (
                 f" (the original: {int(row['original stop epoch'])})."
@@ -54,14 +58,10 @@ def section(ctx: Context) -> Section:
         [("The original against ours", table.drop(columns=["preset"]))],
     )
     for preset in ctx.plan.r.presets:
-        if (preset, 0) not in ctx.histories:
+        histories = [ctx.histories[k] for k in sorted(ctx.histories) if k[0] == preset]
+        if not histories:
             continue
-        history = ctx.histories[preset, 0]
-        best = int(
-            ctx.runs[(ctx.runs.group == preset) & (ctx.runs.seed == 0)]["best_epoch"].iloc[0]
-        )
-        path = plots.curves(
-            history.to_dict("records"), best, preset, ctx.figures / f"curves_{preset}.png"
-        )
-        section.figures.append((f"{preset}: loss and accuracy per epoch (seed 0)", path))
+        name = ROWS.loc[preset, "section"] if preset in ROWS.index else preset
+        path = figures.curves(histories, name, ctx.figures / f"curves_{preset}.png")
+        section.figures.append((f"{name}: loss and accuracy per epoch", path))
     return section

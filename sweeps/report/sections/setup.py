@@ -33,7 +33,7 @@ def section(ctx: Context) -> Section:
         f"Every number comes from an MLflow run in experiment '{cfg.tracking.experiment}' of "
         f"{mask(uri)}; browse them with {ui}. The run ids:",
     ]
-    ids = ctx.runs.pivot(index="group", columns="seed", values="run_id")
+    ids = ctx.runs.pivot(index="group", columns="seed", values="run_id").map(ctx.link)
     ids.columns = [f"seed {s}" for s in ids.columns]
     tables = [
         (
@@ -41,14 +41,17 @@ def section(ctx: Context) -> Section:
             ids.reset_index().rename(columns={"group": "experiment"}),
         )
     ]
-    studies = [(f"forensics {f.preset}", f.s.name, f.parent_run_id) for f in ctx.findings]
+    studies = [("gradient check", "-", ctx.gradcheck_run_id)]
+    studies += [(f"forensics {f.preset}", f.s.name, f.parent_run_id) for f in ctx.findings]
     if ctx.tuning is not None:
         studies.append(("tuning", ctx.tuning.s.name, ctx.tuning.parent_run_id))
-    if studies:
-        tables.append(
-            (
-                "Optuna studies (optuna-dashboard shows them: `make dashboard`)",
-                pd.DataFrame(studies, columns=["what", "study", "MLflow parent run"]),
-            )
+    if ctx.joint is not None:
+        studies.append(("one implementation for every row", "-", ctx.joint.parent_run_id))
+    rows = [(what, name, ctx.link(run) if run else None) for what, name, run in studies]
+    tables.append(
+        (
+            "Studies and checks (optuna-dashboard shows the studies: `make dashboard`)",
+            pd.DataFrame(rows, columns=["what", "study", "MLflow run"]),
         )
+    )
     return Section("Setup", text, tables)

@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from sweeps.report import figures
 from sweeps.report.context import Context
 from sweeps.report.document import Section
 
@@ -29,7 +30,7 @@ def section(ctx: Context) -> Section | None:
                 "seeds": len(arrays),
                 "near-zero weights % (mean)": round(100 * np.mean(shares), 2),
                 "near-zero weights % (seeds)": " / ".join(f"{100 * f:.2f}" for f in shares),
-                "median |w|": float(np.median(np.abs(np.concatenate(arrays)))),
+                "median weight magnitude": float(np.median(np.abs(np.concatenate(arrays)))),
             }
         )
     table = pd.DataFrame(rows)
@@ -61,9 +62,7 @@ def section(ctx: Context) -> Section | None:
         title="Weight magnitudes: L1 against L2 and no penalty",
     )
     ax.legend()
-    fig.subplots_adjust(left=0.1, right=0.97, bottom=0.13, top=0.9)
-    path = ctx.figures / "sparsity.png"
-    fig.savefig(path, dpi=110)
+    path = figures.save(fig, ctx.figures / "sparsity.png")
     return Section(
         "Does L1 give sparser weights than L2?",
         text,

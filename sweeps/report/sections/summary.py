@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import pandas as pd
 
-from sweeps.original import BETTER, NO_VERDICT, WITHIN, WORSE
+from sweeps.identification import headline
+from sweeps.original import BETTER, NO_VERDICT, WITHIN, WORSE, borrowed_length
 from sweeps.report.context import Context
 from sweeps.report.document import Section, pm
+from sweeps.report.sections.joint import joint_sentence
 
 
 def section(ctx: Context) -> Section:
@@ -37,25 +39,32 @@ def section(ctx: Context) -> Section:
     for f in ctx.findings:
         best = f.ranking.iloc[0]
         reproduced = best["distance"] < 1
-        explained[f.preset] = f"{best['choices']} (distance {best['distance']:.2f}" + (
+        pinned, open_ = headline(f.identified) if not f.identified.empty else ([], [])
+        named = " ".join(pinned) or best["choices"]
+        explained[f.preset] = f"{named} (distance {best['distance']:.2f}" + (
             ", reproduced)" if reproduced else ", not reproduced)"
         )
         lines.append(
             f"{_name(table, f.preset)}: "
             + (
-                f"reproduced by {best['choices']}"
+                f"reproduced (distance {best['distance']:.2f}) by {named}"
                 if reproduced
                 else f"no tested implementation choice reproduces it; the closest is "
                 f"{best['choices']} (distance {best['distance']:.2f}, 1 would be a match)"
             )
+            + (f"; {'; '.join(open_)}" if open_ else "")
             + "."
+            + (f" {borrowed_length(f.preset)}" if borrowed_length(f.preset) else "")
         )
+    if ctx.joint is not None:
+        lines.append(joint_sentence(ctx.joint))
     if ctx.tuning is not None and not ctx.tuning.best.empty and "verdict" in ctx.tuning.best:
         helped = ctx.tuning.best[ctx.tuning.best["verdict"] == "better"]["experiment"]
+        helped = [_name(table, p) for p in helped]
         lines.append(
             "Tuning each experiment's learning rate (and lambda) fairly "
             + (
-                f"helps {', '.join(helped)} beyond the seed spread (Welch, 5%)"
+                f"helps {'; '.join(helped)} beyond the seed spread (Welch, 5%)"
                 if len(helped)
                 else "changes no result beyond what the seeds can tell apart (Welch, 5%)"
             )

@@ -3,11 +3,14 @@ learning rate (and lambda), both over seeds (``sweeps.tuning``)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
 from sweeps.original import ROWS
+from sweeps.report import figures
 from sweeps.report.context import Context
 from sweeps.report.document import Section, pm
 
@@ -31,6 +34,17 @@ def section(ctx: Context) -> Section | None:
     for _, row in t.best.iterrows():
         text.append(sentence(row))
     table = t.best.assign(experiment=t.best["experiment"].map(label))
+    if "tuned run ids" in table:
+        table = table.assign(
+            **{
+                "best trial run": table["best trial run id"].map(
+                    lambda r: ctx.link(r) if isinstance(r, str) and r else None
+                ),
+                "tuned runs": table["tuned run ids"].map(
+                    lambda r: ctx.links(r) if isinstance(r, str) else None
+                ),
+            }
+        ).drop(columns=["best trial run id", "tuned run ids"])
     s_out = Section(TITLE, text, [("Per experiment: the search, and both sides over seeds", table)])
     if not t.importances.empty:
         s_out.tables.append(
@@ -68,7 +82,7 @@ def sentence(row: pd.Series) -> str:
     )
 
 
-def figure(ctx: Context, table: pd.DataFrame) -> object:
+def figure(ctx: Context, table: pd.DataFrame) -> Path:
     fig = Figure(figsize=(9, 4))
     ax = fig.subplots()
     x = np.arange(len(table))
@@ -80,7 +94,5 @@ def figure(ctx: Context, table: pd.DataFrame) -> object:
     ax.set(ylabel="test accuracy %", title="Hand-picked against tuned (mean ± sd over seeds)")
     ax.grid(alpha=0.3)
     ax.legend()
-    fig.subplots_adjust(left=0.09, right=0.98, bottom=0.22, top=0.9)
-    path = ctx.figures / "tuning.png"
-    fig.savefig(path, dpi=110)
+    path = figures.save(fig, ctx.figures / "tuning.png")
     return path
