@@ -44,9 +44,7 @@ def write(ctx: Context, folder: Path) -> Verdict:
     sections = [s for s in (make(ctx) for make in SECTIONS) if s is not None]
     document.write_markdown(TITLE, sections, folder)
     verdict = verify(folder / "report.md", store.tracking_uri(ctx.plan.first.tracking.uri))
-    sections[-1].text.append(
-        COUNT_LINE.format(n=verdict.checked, bad=len(verdict.disagreements))
-    )
+    sections[-1].text.append(COUNT_LINE.format(n=verdict.checked, bad=len(verdict.disagreements)))
     document.write_markdown(TITLE, sections, folder)
     document.write_html(TITLE, sections, folder)
     ctx.runs.to_csv(folder / "runs.csv", index=False)
