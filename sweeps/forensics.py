@@ -161,7 +161,7 @@ def search(preset: str, s: settings.Settings, seeds: int, parent: str | None) ->
     run_ids, errors, _ = jobs.ensure(todo, s.workers)
     if errors:
         raise cli.WorkFailed("; ".join(f"{k[0]} seed {k[1]}: {e}" for k, e in errors.items()))
-    runs = jobs.collect(run_ids, train.config(s.base_overrides).tracking.uri)[0]
+    runs = jobs.collect(run_ids, train.config(s.base_overrides).tracking.uri, histories=False)[0]
     return finding(preset, ran, trials, runs)
 
 
@@ -173,21 +173,21 @@ def finding(preset: str, ran: st.Ran, trials: pd.DataFrame, runs: pd.DataFrame) 
     return Finding(preset, ran.s, trials, ranked, combos, ran.parent_run_id, pinned)
 
 
-def choices_label(s: settings.Settings, params: dict[str, Any]) -> str:
-    """What a combination changes from the experiment as it stands ("as it stands" if
-    nothing): ``init=normal monitor=val_objective``."""
-    stands = train.config(s.base_overrides).flat()
+def choices_label(s: settings.Settings, params: dict[str, Any], stands: dict[str, Any]) -> str:
+    """What a combination changes from the experiment as it stands (``stands``; "as it stands"
+    if nothing): ``init=normal monitor=val_objective``."""
     changed = {k: v for k, v in active(s, params).items() if stands.get(k) != v}
     return " ".join(train.mark(k, v) for k, v in changed.items()) or "as it stands"
 
 
 def trials_table(s: settings.Settings, study: optuna.Study) -> pd.DataFrame:
     rows = []
+    stands = train.config(s.base_overrides).flat()
     for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)):
         a = t.user_attrs
         rows.append(
             {
-                "choices": choices_label(s, t.params),
+                "choices": choices_label(s, t.params, stands),
                 "state": t.state.name.lower(),
                 "test acc %": round(100 * a.get("test_accuracy", np.nan), 2),
                 "test loss": a.get("test_loss", np.nan),
@@ -213,7 +213,12 @@ def rerun_jobs(
     picks.setdefault("as it stands", {k: stands[k] for k in s.params if k != "trainer.epochs"})
     return {
         (f"{s.sweep} {label}", seed): jobs.Job(
-            (*s.base_overrides, *space.as_overrides(active(s, params)), f"trainer.seed={seed}"),
+            (
+                *s.base_overrides,
+                *space.as_overrides(active(s, params)),
+                f"trainer.seed={seed}",
+                jobs.NO_FIGURES,
+            ),
             {"kind": "forensics-run", "forensics.row": s.sweep},
             parent,
         )
@@ -234,9 +239,9 @@ def ranking(s: settings.Settings, runs: pd.DataFrame) -> pd.DataFrame:
             {
                 "choices": group.removeprefix(prefix),
                 "seeds": len(runs_of),
-                "test acc % (mean)": round(100 * acc.mean(), 2),
-                "test acc % (sd)": round(100 * acc.std(ddof=1), 2) if len(runs_of) > 1 else np.nan,
-                "test loss (mean)": round(loss.mean(), 4),
+                "test acc % (mean)": 100 * acc.mean(),
+                "test acc % (sd)": 100 * acc.std(ddof=1) if len(runs_of) > 1 else np.nan,
+                "test loss (mean)": loss.mean(),
                 "stop epochs": " / ".join(str(int(e)) for e in stop),
                 "distance": s.target.distance(acc.mean(), loss.mean(), stop.mean()),
                 "distance (sd)": float(np.std(each, ddof=1)) if len(each) > 1 else np.nan,

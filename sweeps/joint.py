@@ -74,7 +74,7 @@ class Row:
     def job(self, implementation: dict[str, Any], seed: int, parent: str | None) -> jobs.Job:
         values = space.as_overrides(self.choices(implementation))
         return jobs.Job(
-            (*self.overrides, *values, f"trainer.seed={seed}"),
+            (*self.overrides, *values, f"trainer.seed={seed}", jobs.NO_FIGURES),
             {"kind": "joint-run", "joint.row": self.preset},
             parent,
         )
@@ -172,13 +172,16 @@ def test(
     parent = parent_run(cfg, rows)
     try:
         ids, errors, _ = jobs.ensure(screening_jobs(rows, parent.run_id), workers, force)
-        screened = screen(rows, jobs.collect(ids, cfg.tracking.uri)[0]) if ids else pd.DataFrame()
+        found = jobs.collect(ids, cfg.tracking.uri, histories=False)[0] if ids else None
+        screened = screen(rows, found) if found is not None else pd.DataFrame()
         if screened.empty:
             parent.end("FAILED")
             return None, errors
         winner = screened.iloc[0]["_impl"]
         ids, more, _ = jobs.ensure(seed_jobs(rows, winner, seeds, parent.run_id), workers, force)
-        over = summarize_seeds(rows, winner, jobs.collect(ids, cfg.tracking.uri)[0])
+        over = summarize_seeds(
+            rows, winner, jobs.collect(ids, cfg.tracking.uri, histories=False)[0]
+        )
     except BaseException as err:
         parent.end("KILLED" if isinstance(err, KeyboardInterrupt) else "FAILED")
         raise

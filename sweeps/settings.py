@@ -173,10 +173,11 @@ def _compose_or_blame(s: Settings, values: dict[str, Any], blame: str) -> TrainC
         raise SweepError(f"{blame} is not a training setting: {first}") from None
 
 
-def check(s: Settings) -> TrainConfig:
+def check(s: Settings, combinations: bool = True) -> TrainConfig:
     """Refuse bad settings before any trial: the base config on its own (so its errors name
-    its own keys), then every value each param can take, then every combination of extremes
-    the space can produce. Returns the base training config."""
+    its own keys), then every value each param can take (at a point where its condition
+    holds), then, with ``combinations``, every combination of extremes the space can produce.
+    Returns the base training config."""
     try:
         base = to_config(train.compose(s.base_overrides))
     except HydraException as err:
@@ -186,12 +187,13 @@ def check(s: Settings) -> TrainConfig:
         raise SweepError(
             "study.sampler=grid is invalid for this space: it has float params; use tpe or random"
         )
-    first = next(space.corners(params, {}))
+    corners = list(space.corners(params, {}))
     for p in params:
-        for value in p.extremes():
-            if all(first.get(k) in allowed for k, allowed in p.when.items()):
-                _compose_or_blame(s, {**first, p.key: value}, f"sweep.params.{p.key}={value}")
-    for part in s.parts():
+        held = (c for c in corners if all(c.get(k) in ok for k, ok in p.when.items()))
+        where = next(held, None)
+        for value in p.extremes() if where is not None else ():
+            _compose_or_blame(s, {**where, p.key: value}, f"sweep.params.{p.key}={value}")
+    for part in s.parts() if combinations else ():
         for combo in space.corners(sampled, part.fixed):
             overrides = " ".join(space.as_overrides(combo))
             _compose_or_blame(s, combo, f"sweep.params: the combination {overrides}")

@@ -10,6 +10,7 @@ gone (``pipeline.tracking.lifecycle``) is failed, without a reason, so it runs a
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import time
 import warnings
@@ -56,8 +57,10 @@ def _file(url: str) -> Path | None:
     return None
 
 
+@functools.lru_cache(maxsize=8)
 def open_storage(url: str) -> optuna.storages.BaseStorage:
-    """The storage, reached within seconds or refused in one line."""
+    """The storage, reached within seconds or refused in one line; opened once per process (a
+    journal is replayed from its first line on opening: a report's studies share one)."""
     path = _file(url)
     try:
         if url.startswith("journal:"):

@@ -102,7 +102,9 @@ def write(studies: list[tuple[Part, optuna.Study]], folder: Path) -> tuple[pd.Da
     skipped = []
     for name, plot in FIGURES.items():
         try:
-            with warnings.catch_warnings():
+            # Optuna's plots switch matplotlib to its ggplot style for good: kept to them here,
+            # so figures drawn later in the process (the report's) look the same either way
+            with warnings.catch_warnings(), matplotlib.rc_context():
                 warnings.simplefilter("ignore")  # experimental plots; layouts that do not fit
                 ax = plot(whole)
                 fig = (ax.flat[0] if hasattr(ax, "flat") else ax).get_figure()

@@ -115,7 +115,11 @@ def tune(s: settings.Settings, hand_picked: pd.DataFrame, seeds: int, parent: st
     if errors:
         raise cli.WorkFailed("; ".join(f"{k[0]} seed {k[1]}: {e}" for k, e in errors.items()))
     uri = train.config(s.base_overrides).tracking.uri
-    runs = jobs.collect(run_ids, uri)[0] if run_ids else pd.DataFrame(columns=["group"])
+    runs = (
+        jobs.collect(run_ids, uri, histories=False)[0]
+        if run_ids
+        else pd.DataFrame(columns=["group"])
+    )
     return summarize(ran, runs, hand_picked)
 
 
@@ -136,7 +140,9 @@ def winner_jobs(ran: st.Ran, seeds: int) -> dict[jobs.Key, jobs.Job]:
         overrides = (*s.base_overrides, f"experiment={experiment}", *space.as_overrides(tuned))
         for seed in range(seeds):
             todo[f"tuned {experiment}", seed] = jobs.Job(
-                (*overrides, f"trainer.seed={seed}"), {"kind": "tuned-run"}, ran.parent_run_id
+                (*overrides, f"trainer.seed={seed}", jobs.NO_FIGURES),
+                {"kind": "tuned-run"},
+                ran.parent_run_id,
             )
     return todo
 

@@ -12,8 +12,8 @@ import pytest
 from pipeline.config import ROOT
 from verify import document
 from verify.evidence import Evidence, apply, label_from, tokens
+from verify.forensics import space_size
 from verify.original import ROWS, distance, interval, verdict, welch_p
-from verify.studies import space_size
 from verify.tally import Tally, tolerance
 
 

@@ -18,7 +18,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from verify import document, results, studies, summary, tuning
+from verify import document, forensics, gradcheck, joint, results, summary, tuning
 from verify.evidence import Evidence
 from verify.records import Records, default_uri
 from verify.tally import Tally
@@ -27,12 +27,13 @@ from verify.tally import Tally
 CHECKS = {
     "Setup": results.setup,
     "The report's experiments over seeds": results.experiments,
-    "Where we differ from the original, and why": studies.differences,
-    "One implementation for every row": studies.joint,
-    "Gradient check (report section 3, Table 1)": results.gradcheck,
+    "Where we differ from the original, and why": forensics.differences,
+    "One implementation for every row": joint.joint,
+    "Gradient check (report section 3, Table 1)": gradcheck.gradcheck,
     "Activations compared": results.activations,
     "Does L1 give sparser weights than L2?": results.sparsity,
     "What tuning gives": tuning.tuning,
+    "Failed runs": results.failures,
     "Summary": summary.summary,
 }
 COUNT_LINE = (
@@ -51,22 +52,25 @@ class Verdict:
         return "\n".join([head, *self.disagreements])
 
 
-def where_from(setup: document.Section | None) -> tuple[str | None, str]:
-    """The store and experiment the report says its numbers come from."""
-    for line in setup.lines if setup else []:
+def where_from(setup: document.Section | None) -> tuple[str | None, str, str | None]:
+    """The store, experiment and core code version the report says its numbers come from
+    (the code version is checked against every run the report rests on)."""
+    lines = setup.lines if setup else []
+    code = next((m[1] for x in lines if (m := re.search(r"core code version (\w+)", x))), None)
+    for line in lines:
         m = re.match(
             r"Every number comes from an MLflow run in experiment '(.+?)' of (\S+?);", line
         )
         if m:
-            return (None if "***" in m[2] else m[2]), m[1]
-    return None, "mnist-mlp"
+            return (None if "***" in m[2] else m[2]), m[1], code
+    return None, "mnist-mlp", code
 
 
 def verify(path: Path, uri: str | None = None, storage: str | None = None) -> Verdict:
     sections = document.read(path)
-    stated, experiment = where_from(sections.get("Setup"))
+    stated, experiment, code = where_from(sections.get("Setup"))
     tally = Tally()
-    ev = Evidence(Records(uri or stated or default_uri(), experiment, storage), tally)
+    ev = Evidence(Records(uri or stated or default_uri(), experiment, storage, code), tally)
     for title, check in CHECKS.items():
         if title in sections:
             try:

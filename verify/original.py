@@ -40,15 +40,22 @@ NEAR_ZERO = 1e-3  # |w| below this is a zero weight (the sparsity table)
 LEVEL = 0.05  # Welch's test
 
 
-def distance(label: str, accuracy_pct: float, loss: float, stop: float | None) -> float:
+def errors(label: str, accuracy_pct: float, loss: float, stop: float | None) -> dict[str, float]:
+    """Each number's error in tolerances (the stop epoch only where the original gives one)."""
     _, acc, their_loss, their_stop = ROWS[label]
-    errors = [
-        (accuracy_pct - acc) / ACCURACY_POINTS,
-        (loss - their_loss) / (LOSS_SHARE * their_loss),
-    ]
+    out = {
+        "accuracy": abs(accuracy_pct - acc) / ACCURACY_POINTS,
+        "loss": abs(loss - their_loss) / (LOSS_SHARE * their_loss),
+    }
     if their_stop is not None and stop is not None:
-        errors.append((stop - their_stop) / max(EPOCHS_MIN, EPOCHS_SHARE * their_stop))
-    return math.sqrt(sum(e * e for e in errors) / len(errors))
+        out["stop epoch"] = abs(stop - their_stop) / max(EPOCHS_MIN, EPOCHS_SHARE * their_stop)
+    return out
+
+
+def distance(label: str, accuracy_pct: float, loss: float, stop: float | None) -> float:
+    """The root mean square of the errors: under 1, every number is within its tolerance."""
+    e = list(errors(label, accuracy_pct, loss, stop).values())
+    return math.sqrt(sum(x * x for x in e) / len(e))
 
 
 def mean(xs: list[float]) -> float:

@@ -44,11 +44,15 @@ class Run:
 
 
 class Records:
-    def __init__(self, uri: str, experiment: str, storage: str | None = None) -> None:
+    def __init__(
+        self, uri: str, experiment: str, storage: str | None = None, code: str | None = None
+    ) -> None:
+        """Every run of ``experiment`` (only those of core code version ``code`` if given: no
+        other run can stand behind a number of a report made with that code)."""
         from mlflow import MlflowClient
 
         logging.getLogger("mlflow").setLevel(logging.WARNING)
-        self.uri, self.storage_url = uri, storage
+        self.uri, self.experiment, self.storage_url = uri, experiment, storage
         self.client = MlflowClient(tracking_uri=uri)
         found = self.client.get_experiment_by_name(experiment)
         if found is None:

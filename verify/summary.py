@@ -7,10 +7,10 @@ import re
 
 from verify.document import Section
 from verify.evidence import Evidence
-from verify.studies import borrowed, joint_sentence, named
+from verify.forensics import borrowed, named
+from verify.joint import joint_sentence
+from verify.tally import NUM
 from verify.tuning import welch_verdict
-
-NUM = r"[-+]?[\d.]+(?:e[-+]?\d+)?"
 
 
 def explanation(ev: Evidence, label: str) -> tuple[str, float] | None:
@@ -76,9 +76,18 @@ def summary(ev: Evidence, s: Section) -> None:
         ]
         t.word("Summary: tuning helps", m[1] or "", "; ".join(helped))
 
+    def one_seed(m: re.Match) -> None:
+        t.number("Summary: experiments", m[1], len(verdicts))
+        t.number("Summary: one seed", "1", len(ev.seeds))
+
     ev.sentences(
         s,
         [
+            (
+                r"(\d+) of the original's experiments were run with one seed each: their numbers "
+                r"are below, but one seed gives no spread to judge a difference by\.",
+                one_seed,
+            ),
             (
                 (
                     r"Of the original's (?P<n>\d+) experiments, (?P<within>\d+) (?:is|are) "

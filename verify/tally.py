@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass, field
 
 NUMBER = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:e[-+]?\d+)?")
+NUM = r"[-+]?[\d.]+(?:e[-+]?\d+)?"  # a printed number inside a sentence's pattern
 MISSING = "-"
 
 
@@ -45,6 +46,9 @@ class Tally:
 
     def numbers(self, where: str, shown: str, derived: list[float], sep: str = "/") -> None:
         """A list printed as ``97.40 / 97.43 / 97.44``."""
+        if shown.strip() == MISSING and all(math.isnan(v) for v in derived):
+            self.checked += 1  # no numbers, as none can be derived (one seed has no interval)
+            return
         parts = [p for p in shown.split(sep) if p.strip()]
         if len(parts) != len(derived):
             self.checked += 1

@@ -15,10 +15,10 @@ from optuna.trial import TrialState, create_trial
 
 from verify.document import Section, run_ids
 from verify.evidence import Evidence, label_of, preset_of
+from verify.forensics import same_run
 from verify.original import mean, sd, welch_p, welch_verdict
-from verify.studies import same_run
+from verify.tally import NUM
 
-NUM = r"[-+]?[\d.]+(?:e[-+]?\d+)?"
 OUTCOME = {
     "better": "tuning helped",
     "worse": "the hand-picked setting is better",
@@ -196,6 +196,8 @@ def importances(ev: Evidence, s: Section, parts: dict[str, optuna.Study]) -> Non
             scopes[preset] = (study, ["optimizer.lr", "regularizer.lam"])
     derived = {}
     for scope, (study, params) in scopes.items():
+        if len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))) < 2:
+            continue  # fANOVA needs two complete trials to say anything
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             found = optuna.importance.get_param_importances(

@@ -142,16 +142,19 @@ def main(cfg: DictConfig) -> None:
             f"({time.monotonic() - start:.0f}s in all; MLflow run {run_id})"
         )
         log.info(str(verdict))
+        problems = []
+        if ctx.errors:
+            failed = [f"{k} seed {s}: {e}" for (k, s), e in sorted(ctx.errors.items())]
+            problems.append(
+                f"{len(failed)} run(s) failed, the report shows what finished: " + "; ".join(failed)
+            )
         if verdict.disagreements:
-            raise cli.WorkFailed(
+            problems.append(
                 f"the report disagrees with its records in {len(verdict.disagreements)} place(s), "
                 "listed above: it is written, but do not trust those numbers"
             )
-        if ctx.errors:
-            failed = [f"{k} seed {s}: {e}" for (k, s), e in sorted(ctx.errors.items())]
-            raise cli.WorkFailed(
-                f"{len(failed)} run(s) failed, the report shows what finished: " + "; ".join(failed)
-            )
+        if problems:
+            raise cli.WorkFailed("; and ".join(problems))
 
     cli.command(body, "run the same command again to continue from the finished runs")
 

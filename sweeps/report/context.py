@@ -137,7 +137,8 @@ def gather(plan: Plan, figures: Path, parent: str | None) -> Context:
             todo |= tuning.winner_jobs(r, plan.r.seeds)
     rerun_ids, rerun_errors, _ = jobs.ensure(todo, plan.workers, plan.r.force)
     ctx.errors |= rerun_errors
-    reruns = jobs.collect(rerun_ids, plan.first.tracking.uri)[0] if rerun_ids else runs.iloc[:0]
+    uri = plan.first.tracking.uri
+    reruns = jobs.collect(rerun_ids, uri, histories=False)[0] if rerun_ids else runs.iloc[:0]
     done("the best over seeds")
     for preset, r in zip(rows, ran):
         ctx.findings.append(forensics.finding(preset, r, trials[r.s.name], reruns))

@@ -113,6 +113,9 @@ def plan(cfg: DictConfig, base: list[str]) -> Plan:
         if p in ROWS.index:
             s = forensics.row_settings(p, base, forensic_options, first.tracking.uri)
             s = settings.Settings(**{**s.__dict__, "workers": workers})
-            settings.check(s)
+            # each value once: a forensic space is the code's own list of valid choices for a
+            # preset, so no combination of them can be invalid where each one is valid (its
+            # whole grid, 180 configs for L1 and L2, cost seconds on every report)
+            settings.check(s, combinations=False)
             searches[p] = s
     return Plan(r, base, _writable(r), workers, experiments, configs, tuned, searches)

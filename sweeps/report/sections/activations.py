@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from matplotlib.figure import Figure
-
 from sweeps.original import ACTIVATION_PRESETS, ROWS
 from sweeps.report import figures
 from sweeps.report.context import Context
@@ -14,8 +12,8 @@ def section(ctx: Context) -> Section | None:
     presets = {label: p for label, p in ACTIVATION_PRESETS.items() if (p, 0) in ctx.histories}
     if len(presets) < 2:
         return None
-    fig = Figure(figsize=(11, 4), layout="constrained")
-    left, right = fig.subplots(1, 2)
+    fig = figures.figure(11, 4, columns=2)
+    left, right = fig.axes
     for label, preset in presets.items():
         histories = [ctx.histories[k] for k in sorted(ctx.histories) if k[0] == preset]
         figures.band(left, histories, "val_loss", label=label)

@@ -96,18 +96,16 @@ def explain(f: Finding) -> list[str]:
     evidence = f" The evidence pins {' '.join(pinned) or 'none of its changes'}" + (
         f"; {'; '.join(open_)}." if open_ else "."
     )
-    if best["distance"] < 1:
-        lines.append(f"Best explanation: {described}. It reproduces the original's row.{evidence}")
-    elif best["choices"] == "as it stands":
-        lines.append(
-            f"No tested combination comes closer than the experiment as it stands ({described}); "
-            f"still off: {', '.join(off)}. The difference lies outside these choices."
-        )
+    if best["choices"] == "as it stands":
+        verdict = "No tested combination comes closer than the row as it stands: the difference "
+        verdict += "lies outside these choices"
+        evidence = ""
+    elif best["distance"] < 1:
+        verdict = "It reproduces the original's row"
     else:
-        lines.append(
-            f"Closest: {described}, against {base_d:.2f} as it stands; it does not reproduce "
-            f"the row: still off: {', '.join(off)}.{evidence}"
-        )
+        verdict = "It does not reproduce the original's row"
+    still = f"; still off: {', '.join(off)}." if off else "."
+    lines.append(f"Best: {described} (as it stands: {base_d:.2f}). {verdict}{still}{evidence}")
     return lines
 
 

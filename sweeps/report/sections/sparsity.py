@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from matplotlib.figure import Figure
 
 from sweeps.report import figures
 from sweeps.report.context import Context
@@ -49,8 +48,8 @@ def section(ctx: Context) -> Section | None:
         + (f" and {share['no penalty']:.2f}% with no penalty" if "no penalty" in share else "")
         + (", in every seed." if consistent else "; the seeds do not all agree.")
     ]
-    fig = Figure(figsize=(8, 4))
-    ax = fig.subplots()
+    fig = figures.figure(8, 4)
+    (ax,) = fig.axes
     bins = np.logspace(-8, 1, 91)
     for preset, arrays in weights.items():
         ax.hist(np.abs(arrays[0]), bins=bins, histtype="step", lw=1.5, label=PENALTIES[preset])

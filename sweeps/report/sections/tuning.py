@@ -7,7 +7,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from matplotlib.figure import Figure
 
 from sweeps.original import ROWS
 from sweeps.report import figures
@@ -83,8 +82,8 @@ def sentence(row: pd.Series) -> str:
 
 
 def figure(ctx: Context, table: pd.DataFrame) -> Path:
-    fig = Figure(figsize=(9, 4))
-    ax = fig.subplots()
+    fig = figures.figure(9, 4, bottom=1.0)  # the experiments' names, slanted
+    (ax,) = fig.axes
     x = np.arange(len(table))
     for offset, side, color in ((-0.15, "hand-picked", "tab:blue"), (0.15, "tuned", "tab:orange")):
         mean = table.get(f"{side} acc % (mean)", pd.Series(np.nan, index=table.index))
