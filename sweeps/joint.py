@@ -29,8 +29,9 @@ from pipeline.tracking.parents import ParentRun
 from pipeline.tracking.provenance import code_version
 from pipeline.tracking.runs import find_finished
 from sweeps import jobs, space
-from sweeps.forensics import Finding, active
+from sweeps.forensics import active
 from sweeps.original import ROWS, Target
+from sweeps.settings import Settings
 
 AS_IT_STANDS = "as it stands"
 # choice -> its values; AS_IT_STANDS leaves a row's own value (Glorot, He for ReLU)
@@ -80,23 +81,23 @@ class Row:
         )
 
 
-def length_rule(finding: Finding | None) -> dict[str, Any]:
-    """A searched row's length rule: that of its best combination (others: as they stand)."""
-    if finding is None or finding.ranking.empty:
-        return {}
-    best = finding.trials[finding.trials["choices"] == finding.ranking.iloc[0]["choices"]]
+def length_rule(s: Settings, trials: pd.DataFrame, choices: str | None = None) -> dict[str, Any]:
+    """A searched row's length rule: that of its best combination over seeds (``choices``) once
+    it is known, before that that of its closest trial at seed 0 (the same one, as a rule)."""
+    complete = trials[trials["state"] == "complete"].sort_values("distance", kind="stable")
+    best = complete[complete["choices"] == choices] if choices else complete.head(1)
     if best.empty:
         return {}
-    chosen = active(finding.s, best.iloc[0]["params"])
+    chosen = active(s, best.iloc[0]["params"])
     return {k: chosen[k] for k in LENGTH if k in chosen}
 
 
-def rows_of(base: list[str], presets: list[str], findings: list[Finding]) -> list[Row]:
-    by_preset = {f.preset: f for f in findings}
+def rows_of(base: list[str], presets: list[str], rules: dict[str, dict[str, Any]]) -> list[Row]:
+    """The original's rows among ``presets``, each with its length rule (``rules``: a searched
+    row's, the others as they stand)."""
     out = []
     for preset in (p for p in presets if p in ROWS.index):
-        rule = space.as_overrides(length_rule(by_preset.get(preset)))
-        overrides = (*base, f"experiment={preset}", *rule)
+        overrides = (*base, f"experiment={preset}", *space.as_overrides(rules.get(preset, {})))
         cfg = train.config(overrides)
         out.append(Row(preset, overrides, tuple(k for k in CHOICES if applies(k, cfg))))
     return out
@@ -156,32 +157,22 @@ class Joint:
 
 
 def test(
-    base: list[str],
-    presets: list[str],
-    findings: list[Finding],
-    seeds: int,
-    workers: int,
-    force: bool = False,
+    rows: list[Row], parent: ParentRun, seeds: int, workers: int, force: bool = False
 ) -> tuple[Joint | None, dict[jobs.Key, str]]:
-    """Screen every implementation at seed 0, then the best one over ``seeds`` seeds; returns
-    the result (None if no implementation could be judged) and the runs that failed."""
-    rows = rows_of(base, presets, findings)
-    if not rows:
-        return None, {}
-    cfg = train.config(rows[0].overrides)
-    parent = parent_run(cfg, rows)
+    """Screen every implementation at seed 0 (the report has trained most of these runs with
+    its re-runs), then the best one over ``seeds`` seeds, under ``parent``, which it ends.
+    Returns the result (None if no implementation could be judged) and the runs that failed."""
+    uri = train.config(rows[0].overrides).tracking.uri
     try:
         ids, errors, _ = jobs.ensure(screening_jobs(rows, parent.run_id), workers, force)
-        found = jobs.collect(ids, cfg.tracking.uri, histories=False)[0] if ids else None
+        found = jobs.collect(ids, uri, histories=False)[0] if ids else None
         screened = screen(rows, found) if found is not None else pd.DataFrame()
         if screened.empty:
             parent.end("FAILED")
             return None, errors
         winner = screened.iloc[0]["_impl"]
         ids, more, _ = jobs.ensure(seed_jobs(rows, winner, seeds, parent.run_id), workers, force)
-        over = summarize_seeds(
-            rows, winner, jobs.collect(ids, cfg.tracking.uri, histories=False)[0]
-        )
+        over = summarize_seeds(rows, winner, jobs.collect(ids, uri, histories=False)[0])
     except BaseException as err:
         parent.end("KILLED" if isinstance(err, KeyboardInterrupt) else "FAILED")
         raise
@@ -192,8 +183,9 @@ def test(
     return result, {**errors, **more}
 
 
-def parent_run(cfg: TrainConfig, rows: list[Row]) -> ParentRun:
+def parent_run(rows: list[Row]) -> ParentRun:
     """The joint test's MLflow run: the one of an earlier report with the same rows, or new."""
+    cfg = train.config(rows[0].overrides)
     key = hashlib.sha256(repr([r.overrides for r in rows]).encode()).hexdigest()[:16]
     tags = {"kind": "joint", "joint.identity": key, "code_version": code_version()}
     found = find_finished(cfg.tracking.uri, cfg.tracking.experiment, tags)
@@ -227,7 +219,7 @@ def screen(rows: list[Row], runs: pd.DataFrame) -> pd.DataFrame:
         )
     if not table:
         return pd.DataFrame()
-    return pd.DataFrame(table).sort_values(["largest", "mean"]).reset_index(drop=True)
+    return pd.DataFrame(table).sort_values(["largest", "mean"], kind="stable").reset_index(drop=True)
 
 
 def summarize_seeds(rows: list[Row], winner: dict[str, Any], runs: pd.DataFrame) -> pd.DataFrame:
@@ -263,7 +255,7 @@ def alone(rows: list[Row], screened: pd.DataFrame) -> pd.DataFrame:
     names = [ROWS.loc[r.preset, "section"] for r in rows]
     out = []
     for name in names:
-        best = screened.sort_values([name, "largest"]).iloc[0]
+        best = screened.sort_values([name, "largest"], kind="stable").iloc[0]
         out.append(
             {
                 "experiment": name,

@@ -36,16 +36,20 @@ def test_the_search_finds_a_planted_cause(tmp_path: Path, store: str) -> None:
     s = forensics.row_settings("l2", base, o, store, target)
     assert s.sampler == "grid" and s.n_trials == 60
     found = forensics.search("l2", s, 2, None)
-    by_choices = found.ranking.set_index("choices")["distance"]
-    planted = by_choices["stopping=none ep=4 scale=sum"]
-    assert planted == by_choices.min() and planted < 0.05  # the very same computation ranks first
+    at_seed_0 = found.trials.set_index("choices")["distance"]
+    planted = at_seed_0["stopping=none ep=4 scale=sum"]
+    assert planted == at_seed_0.min() and planted < 0.05  # the very same computation is closest
     # (penalising the biases too can tie: lambda / 128 on 10 biases for 4 epochs changes
-    # nothing the metrics show)
+    # nothing the metrics show); over two seeds it stays among the closest three
+    assert "stopping=none ep=4 scale=sum" in set(found.ranking["choices"])
     as_it_stands = found.ranking[found.ranking["choices"] == "as it stands"]
     assert float(as_it_stands["distance"].iloc[0]) > 1  # the search had something to find
     assert len(found.trials) == 60  # every combination, each once
     pinned = found.identified.set_index("choice")["identified"]
-    assert pinned["stopping"] == pinned["scale"] == "yes"  # the planted causes are pinned
+    assert pinned["stopping"] == pinned["init"] == "yes"  # the planted length is pinned; but
+    # on a thousand images lambda scaled by the batch or not changes no number beyond the seed
+    # spread at 4 epochs, so the evidence must not claim which one the "original" used
+    assert pinned["scale"] == "no"
 
 
 def test_distance_and_bound() -> None:
@@ -193,7 +197,7 @@ def test_a_choice_is_pinned_only_when_every_change_of_it_lands_farther_than_the_
 
 
 def test_the_joint_test_tries_each_shared_choice_where_it_applies() -> None:
-    rows = joint.rows_of([], ["softmax", "momentum", "l2", "l1"], [])
+    rows = joint.rows_of([], ["softmax", "momentum", "l2", "l1"], {})
     keys = {r.preset: r.keys for r in rows}
     assert keys["softmax"] == ()  # no hidden layer, no penalty
     assert keys["momentum"] == ("model.init",)
@@ -209,12 +213,12 @@ def test_the_joint_test_tries_each_shared_choice_where_it_applies() -> None:
     impl = {"model.init": "normal", "regularizer.scale": "sum", "regularizer.l1_half": True}
     assert rows[1].label(impl) == "joint momentum init=normal"  # only what applies to it
     assert rows[0].label(impl) == "joint softmax as it stands"
-    fixed = joint.rows_of([], ["l2"], [])
+    fixed = joint.rows_of([], ["l2"], {})
     assert "trainer.monitor" in fixed[0].keys  # it watches the validation loss as it stands
 
 
 def test_the_joint_winner_is_the_implementation_whose_worst_row_is_closest() -> None:
-    rows = joint.rows_of([], ["momentum", "l2"], [])
+    rows = joint.rows_of([], ["momentum", "l2"], {})
     metrics = {  # (accuracy, loss, stop) per row label: the l2 row prefers normal, momentum not
         "joint momentum as it stands": (0.9745, 0.08, 31),
         "joint momentum init=normal": (0.9775, 0.072, 40),

@@ -144,10 +144,12 @@ def report_context(
     errors: dict | None = None,
     searches: tuple[str | None, ...] = ("study-of-l2",),
     tuning: str | None = None,
+    joint: str | None = None,
     **r: object,
 ) -> SimpleNamespace:
     """What ``record`` reads of a report's context: its runs (under one group run), the parent
-    runs of its searches and of its tuning, its settings. Parent ids name runs made once."""
+    runs of its searches, its tuning and its joint test, its settings. Parent ids name runs
+    made once."""
     from pipeline.train import config
 
     plan = SimpleNamespace(
@@ -160,6 +162,7 @@ def report_context(
         runs=pd.DataFrame({"run_id": runs, "parent": [parent_run(uri, "group")] * len(runs)}),
         findings=[SimpleNamespace(parent_run_id=s and parent_run(uri, s)) for s in searches],
         tuning=tuning and SimpleNamespace(parent_run_id=parent_run(uri, tuning)),
+        joint=joint and SimpleNamespace(parent_run_id=parent_run(uri, joint)),
         errors=errors or {},
     )
 
@@ -212,12 +215,13 @@ def test_a_report_of_other_runs_code_or_settings_is_a_new_run(
         recorded("run-b", tuning="tune"),  # other experiment runs
         recorded("run-a", tuning="tune", searches=("study-of-l1",)),  # another search
         recorded("run-a", tuning="tune-again"),  # another tuning study
+        recorded("run-a", tuning="tune", joint="joint"),  # a joint test
         recorded("run-a"),  # no tuning
         recorded("run-a", tuning="tune", force=True),  # other report settings
     ]
     monkeypatch.setattr(report, "report_code", lambda: "other sources")
     others.append(recorded("run-a", tuning="tune"))  # other report code
-    assert len({first, *others}) == 7
+    assert len({first, *others}) == 8
 
 
 def test_a_report_with_failed_runs_ends_failed_and_is_never_reused(

@@ -78,6 +78,9 @@ def verify(path: Path, uri: str | None = None, storage: str | None = None) -> Ve
             except Exception as err:  # a record missing or malformed: said, never a traceback
                 tally.unverified(title, f"its check stopped at {type(err).__name__}: {err}")
     for title, section in sections.items():
+        for table in section.tables if title in CHECKS else ():
+            if not table.read:
+                tally.unverified(title, f"the table {table.caption!r}")
         if title not in CHECKS and (
             section.tables or any(re.search(r"\d", x) for x in section.lines)
         ):

@@ -20,6 +20,7 @@ class Table:
     caption: str
     columns: list[str]
     rows: list[dict[str, str]]
+    read: bool = False  # a check looked it up: a table no check reads is not verified
 
 
 @dataclass
@@ -30,6 +31,8 @@ class Section:
 
     def table(self, caption_start: str) -> Table | None:
         found = [t for t in self.tables if t.caption.startswith(caption_start)]
+        if found:
+            found[0].read = True
         return found[0] if found else None
 
 

@@ -112,6 +112,7 @@ def differences(ev: Evidence, s: Section) -> None:
     for table in s.tables:
         if not table.caption.endswith(": the closest combinations over seeds"):
             continue
+        table.read = True
         label = table.caption.removesuffix(": the closest combinations over seeds")
         preset = preset_of(label)
         study_name, storage = ev.studies.get(f"forensics {preset}", (None, None))

@@ -45,15 +45,20 @@ def implementations(ev: Evidence) -> list[dict[str, str]]:
 
 def row_params(ev: Evidence, preset: str, impl: dict[str, str], seed: str) -> dict[str, str]:
     """A row's parameters under an implementation: its own run's, its length rule, and the
-    choices that apply to it (a parameter it does not have does not apply)."""
+    choices that apply to it: a parameter it does not have does not apply, nor does an
+    initialisation without a hidden layer, nor what stopping watches without a penalty (the
+    penalty is all that tells val_objective from val_loss)."""
     run = next(r for r in ev.runs[preset] if r.params["trainer.seed"] == seed)
-    params = {**run.params, **ev.derived["length"].get(preset, {})}
+    params = recorded({**run.params, **ev.derived["length"].get(preset, {})})
+    unused = set()
+    if params.get("model.hidden") == "[]":
+        unused.add("model.init")
+    if params.get("regularizer.kind", "none") == "none":
+        unused.add("trainer.monitor")
     for key, value in impl.items():
-        if key in params and value != "as it stands":
-            if key == "model.init" and params.get("model.hidden") == "[]":
-                continue
+        if key in params and key not in unused and value != "as it stands":
             params[key] = value
-    return recorded(params)
+    return params
 
 
 def impl_label(impl: dict[str, str]) -> str:
@@ -83,61 +88,75 @@ def joint(ev: Evidence, s: Section) -> None:
             screened.append(
                 (impl, distances, max(distances.values()), mean(list(distances.values())))
             )
-    screened.sort(key=lambda x: (x[2], x[3]))
     if not screened:
         t.unverified(s.title, "no implementation has a run for every row")
         return
+    by_label = {impl_label(impl): (impl, dist, big, avg) for impl, dist, big, avg in screened}
+    least = min(big for _, _, big, _ in screened)
     table = s.table("The best implementations")
-    for row, (impl, dist, largest, avg) in zip(table.rows if table else [], screened):
+    shown = []
+    for row in table.rows if table else []:  # each row checked by its name: ties have no order
         where = f"{s.title}: {row['implementation']}"
-        t.word(where, row["implementation"], impl_label(impl))
+        found = by_label.get(row["implementation"])
+        t.word(where, row["implementation"], row["implementation"] if found else "-")
+        if found is None:
+            continue
+        _, dist, big, avg = found
         for preset, d in dist.items():
             t.number(f"{where} {preset}", row[ROWS_BY_PRESET[preset]], d)
-        t.number(f"{where} largest", row["largest"], largest)
+        t.number(f"{where} largest", row["largest"], big)
         t.number(f"{where} mean", row["mean"], avg)
-    winner = screened[0][0]
-    ev.derived["joint"] = {"winner": impl_label(winner), "screened": screened}
+        shown.append((big, avg))
+    t.word(f"{s.title}: sorted by largest, then mean", str(shown == sorted(shown)), "True")
+    if shown:  # the first shown is a best: no implementation's largest distance is smaller
+        t.number(f"{s.title}: the smallest largest distance", f"{shown[0][0]:.6g}", least)
     seeds_table = s.table("The best implementation over seeds")
+    winner_label = seeds_table.caption.rpartition("(")[2].rstrip(")") if seeds_table else "-"
+    winner = by_label.get(winner_label, (None, {}, None, None))
+    t.word(f"{s.title}: the winner is a best", str(winner[2] == least), "True")
+    ev.derived["joint"] = {"winner": winner_label, "largest at seed 0": least}
     over = {}
-    if seeds_table is not None:
-        t.word(
-            f"{s.title}: the winner",
-            seeds_table.caption.rpartition("(")[2].rstrip(")"),
-            impl_label(winner),
-        )
-        for row in seeds_table.rows:
-            preset, where = (
-                preset_of(row["experiment"]),
-                f"{s.title}: {row['experiment']} over seeds",
-            )
-            runs = [ev.records.run(i) for i in run_ids(row["runs"])]
-            seeds = sorted(r.params["trainer.seed"] for r in runs if r)
-            for run in runs:
-                expected = row_params(ev, preset, winner, run.params["trainer.seed"])
-                same_run(ev, f"{where}: run {run.run_id[:8]}", run.params, expected)
-            t.word(f"{where} seeds", " ".join(seeds), " ".join(str(x) for x in ev.seeds))
-            d = numbers(row["experiment"], runs)
-            for key in SHOWN:
-                t.number(f"{where} {key}", row[key], d[key])
-            t.numbers(f"{where} stops", row["stop epochs"], d["stop epochs"])
-            over[row["experiment"]] = d
+    for row in seeds_table.rows if seeds_table and winner[0] else []:
+        preset = preset_of(row["experiment"])
+        where = f"{s.title}: {row['experiment']} over seeds"
+        runs = [ev.records.run(i) for i in run_ids(row["runs"])]
+        seeds = sorted(r.params["trainer.seed"] for r in runs if r)
+        for run in runs:
+            expected = row_params(ev, preset, winner[0], run.params["trainer.seed"])
+            same_run(ev, f"{where}: run {run.run_id[:8]}", run.params, expected)
+        t.word(f"{where} seeds", " ".join(seeds), " ".join(str(x) for x in ev.seeds))
+        d = numbers(row["experiment"], runs)
+        for key in SHOWN:
+            t.number(f"{where} {key}", row[key], d[key])
+        t.numbers(f"{where} stops", row["stop epochs"], d["stop epochs"])
+        over[row["experiment"]] = d
     ev.derived["joint"]["over seeds"] = over
-    alone = {}
-    for preset in presets:  # each row's own best implementation, and the rows it leaves
-        impl, dist, _, _ = min(screened, key=lambda x: (x[1][preset], x[2]))
-        left = ", ".join(f"{ROWS_BY_PRESET[p]} ({d:.2f})" for p, d in dist.items() if d >= 1)
-        alone[ROWS_BY_PRESET[preset]] = (impl_label(impl), dist[preset], left or "none")
+
+    def alone(experiment: str, named: str) -> tuple[float | None, str]:
+        """The named implementation is one of the row's own best ones; its distance there and
+        the rows it leaves at 1 or more."""
+        preset = preset_of(experiment)
+        found = by_label.get(named)
+        best = min(dist[preset] for _, dist, _, _ in screened)
+        t.word(
+            f"{s.title}: {named} is {experiment}'s best",
+            str(bool(found) and found[1][preset] == best),
+            "True",
+        )
+        if not found:
+            return None, "-"
+        left = ", ".join(f"{ROWS_BY_PRESET[p]} ({d:.2f})" for p, d in found[1].items() if d >= 1)
+        return found[1][preset], left or "none"
+
     table = s.table("Each row's own best implementation")
     for row in table.rows if table else []:
         where = f"{s.title}: {row['experiment']} alone"
-        impl, dist, left = alone.get(row["experiment"], ("-", None, "-"))
-        t.word(f"{where} implementation", row["its best implementation"], impl)
+        dist, left = alone(row["experiment"], row["its best implementation"])
         t.number(f"{where} distance", row["its distance"], dist)
         t.word(f"{where} leaves", row["rows it leaves at 1 or more"], left)
 
     def prefers(m: re.Match) -> None:
-        impl, dist, left = alone.get(m[1], ("-", None, "-"))
-        t.word(f"{s.title}: {m[1]} prefers", m[2], impl)
+        dist, left = alone(m[1], m[2])
         t.number(f"{s.title}: {m[1]} distance", m[3], dist)
         t.word(f"{s.title}: {m[1]} leaves", m[4], left)
 
@@ -188,4 +207,4 @@ def joint_sentence(ev: Evidence, m: re.Match) -> None:
         t.number(f"joint: {name} sd", spread, d.get("distance (sd)"))
     seed0 = re.search(rf"at seed 0 its largest distance was ({NUM})", m[2])
     if seed0:
-        t.number("joint: largest at seed 0", seed0[1], j["screened"][0][2])
+        t.number("joint: largest at seed 0", seed0[1], j["largest at seed 0"])

@@ -135,7 +135,19 @@ def gather(plan: Plan, figures: Path, parent: str | None) -> Context:
             todo |= forensics.rerun_jobs(r.s, trials[r.s.name], plan.r.seeds, r.parent_run_id)
         else:
             todo |= tuning.winner_jobs(r, plan.r.seeds)
-    rerun_ids, rerun_errors, _ = jobs.ensure(todo, plan.workers, plan.r.force)
+    # and, in the same pool, the joint test's runs at seed 0 (one implementation for every
+    # row), each searched row at the length of its closest trial; with one seed, no joint test
+    rules = {p: joint.length_rule(r.s, trials[r.s.name]) for p, r in zip(rows, ran)}
+    joint_rows = joint.rows_of(plan.base, plan.r.presets, rules) if len(ctx.seeds) > 1 else []
+    joint_parent = joint.parent_run(joint_rows) if joint_rows else None
+    try:
+        if joint_parent:
+            todo |= joint.screening_jobs(joint_rows, joint_parent.run_id)
+        rerun_ids, rerun_errors, _ = jobs.ensure(todo, plan.workers, plan.r.force)
+    except BaseException as err:
+        if joint_parent:
+            joint_parent.end("KILLED" if isinstance(err, KeyboardInterrupt) else "FAILED")
+        raise
     ctx.errors |= rerun_errors
     uri = plan.first.tracking.uri
     reruns = jobs.collect(rerun_ids, uri, histories=False)[0] if rerun_ids else runs.iloc[:0]
@@ -144,9 +156,14 @@ def gather(plan: Plan, figures: Path, parent: str | None) -> Context:
         ctx.findings.append(forensics.finding(preset, r, trials[r.s.name], reruns))
     if tuned:
         ctx.tuning = tuning.summarize(ran[-1], reruns, runs)
-    if len(ctx.seeds) > 1:  # one implementation for every row (with one seed, no spread)
+    if joint_parent:  # each searched row now at the length of its best over seeds
+        rules = {
+            f.preset: joint.length_rule(f.s, f.trials, f.ranking.iloc[0]["choices"])
+            for f in ctx.findings
+        }
+        joint_rows = joint.rows_of(plan.base, plan.r.presets, rules)
         ctx.joint, failed = joint.test(
-            plan.base, plan.r.presets, ctx.findings, plan.r.seeds, plan.workers, plan.r.force
+            joint_rows, joint_parent, plan.r.seeds, plan.workers, plan.r.force
         )
         ctx.errors |= failed
         done("the joint test of one implementation for every row")

@@ -10,6 +10,7 @@ from sweeps.identification import headline
 from sweeps.original import ROWS, borrowed_length
 from sweeps.report.context import Context
 from sweeps.report.document import Section
+from sweeps.report.sections.joint import ROUNDED
 
 TITLE = "Where we differ from the original, and why"
 RULE = (
@@ -49,7 +50,8 @@ IDENTIFIED = (
 
 
 def pins(f: Finding) -> pd.DataFrame:
-    return f.identified.drop(columns=["key", "label"])
+    distances = ("its distance", "best distance", "margin", "seed spread")
+    return f.identified.drop(columns=["key", "label"]).round(dict.fromkeys(distances, 4))
 
 
 def shown(ctx: Context, f: Finding) -> pd.DataFrame:
@@ -60,12 +62,8 @@ def shown(ctx: Context, f: Finding) -> pd.DataFrame:
         "test loss (mean)": t.loss,
         "stop epochs": str(t.stop_epoch) if t.stop_epoch else "-",
     }
-    ranked = f.ranking.assign(
-        **{"runs": [tuple(map(ctx.link, ids.split())) for ids in f.ranking["run ids"]]}
-    )
-    return pd.concat(
-        [pd.DataFrame([original]), ranked.drop(columns=["run ids"])], ignore_index=True
-    )
+    ranked = f.ranking.assign(runs=f.ranking["run ids"].map(ctx.links)).drop(columns=["run ids"])
+    return pd.concat([pd.DataFrame([original]), ranked.round(ROUNDED)], ignore_index=True)
 
 
 def explain(f: Finding) -> list[str]:

@@ -9,6 +9,8 @@ from sweeps.report.document import Section
 
 TITLE = "One implementation for every row"
 SHOWN = 8  # implementations in the screening table, best first
+ROUNDED = {"test acc % (mean)": 2, "test acc % (sd)": 2, "test loss (mean)": 4, "distance": 3}
+ROUNDED |= {"distance (sd)": 3}  # as shown: the numbers behind them stay whole
 
 
 def joint_sentence(j: Joint) -> str:
@@ -65,11 +67,11 @@ def section(ctx: Context) -> Section | None:
         [
             (
                 f"The best implementation over seeds, per row ({label(j.winner)})",
-                j.over_seeds.assign(runs=j.over_seeds["run ids"].map(ctx.links)).drop(
-                    columns=["preset", "run ids"]
-                ),
+                j.over_seeds.assign(runs=j.over_seeds["run ids"].map(ctx.links))
+                .drop(columns=["preset", "run ids"])
+                .round(ROUNDED),
             ),
-            (f"The {len(shown)} best of {n} implementations, distance per row at seed 0", shown),
-            ("Each row's own best implementation", j.alone),
+            ("The best implementations, distance per row at seed 0", shown.round(3)),
+            ("Each row's own best implementation", j.alone.round(3)),
         ],
     )

@@ -31,7 +31,7 @@ def section(ctx: Context) -> Section:
         "MLflow, the others trained now.",
         "Overrides on top of the presets: " + (mask(" ".join(ctx.plan.base)) or "none") + ".",
         f"Every number comes from an MLflow run in experiment '{cfg.tracking.experiment}' of "
-        f"{mask(uri)}; browse them with {ui}. The run ids:",
+        f"{mask(uri)}; browse them with {ui}.",
     ]
     ids = ctx.runs.pivot(index="group", columns="seed", values="run_id").map(ctx.link)
     ids.columns = [f"seed {s}" for s in ids.columns]
