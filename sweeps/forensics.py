@@ -217,7 +217,7 @@ def rerun_jobs(
                 *s.base_overrides,
                 *space.as_overrides(active(s, params)),
                 f"trainer.seed={seed}",
-                jobs.NO_FIGURES,
+                *jobs.EVIDENCE_ONLY,
             ),
             {"kind": "forensics-run", "forensics.row": s.sweep},
             parent,

@@ -30,9 +30,11 @@ from pipeline.tracking.runs import find_finished, run_artifact
 
 Key = tuple[str, int]  # (group, seed)
 # Runs that back a table rather than being looked at one by one (re-runs over seeds, the joint
-# test, tuned winners) skip the per-run figures: about 1.5 s each, and the MLflow UI draws
-# their curves from the metrics anyway. (Tracking keys are not part of a run's identity.)
-NO_FIGURES = "tracking.figures=false"
+# test, tuned winners) skip the per-run figures (0.5-1.5 s each; the MLflow UI draws their
+# curves from the metrics), and those of the forensic and joint tests the MLflow model too
+# (their weights stay in model.npz). Tracking keys are not part of a run's identity.
+NO_FIGURES = ("tracking.figures=false",)
+EVIDENCE_ONLY = (*NO_FIGURES, "tracking.model=false")
 RESULT_METRICS = ("test_accuracy", "test_loss", "best_epoch", "stopped_epoch", "best_val_loss")
 
 

@@ -75,7 +75,7 @@ class Row:
     def job(self, implementation: dict[str, Any], seed: int, parent: str | None) -> jobs.Job:
         values = space.as_overrides(self.choices(implementation))
         return jobs.Job(
-            (*self.overrides, *values, f"trainer.seed={seed}", jobs.NO_FIGURES),
+            (*self.overrides, *values, f"trainer.seed={seed}", *jobs.EVIDENCE_ONLY),
             {"kind": "joint-run", "joint.row": self.preset},
             parent,
         )
@@ -219,7 +219,8 @@ def screen(rows: list[Row], runs: pd.DataFrame) -> pd.DataFrame:
         )
     if not table:
         return pd.DataFrame()
-    return pd.DataFrame(table).sort_values(["largest", "mean"], kind="stable").reset_index(drop=True)
+    ordered = pd.DataFrame(table).sort_values(["largest", "mean"], kind="stable")
+    return ordered.reset_index(drop=True)
 
 
 def summarize_seeds(rows: list[Row], winner: dict[str, Any], runs: pd.DataFrame) -> pd.DataFrame:

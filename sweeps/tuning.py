@@ -140,7 +140,7 @@ def winner_jobs(ran: st.Ran, seeds: int) -> dict[jobs.Key, jobs.Job]:
         overrides = (*s.base_overrides, f"experiment={experiment}", *space.as_overrides(tuned))
         for seed in range(seeds):
             todo[f"tuned {experiment}", seed] = jobs.Job(
-                (*overrides, f"trainer.seed={seed}", jobs.NO_FIGURES),
+                (*overrides, f"trainer.seed={seed}", *jobs.NO_FIGURES),
                 {"kind": "tuned-run"},
                 ran.parent_run_id,
             )
