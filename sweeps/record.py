@@ -71,7 +71,11 @@ def study_run(
     parent = parent_run(s, studies, cfg)
     try:
         yield parent
-        log_summary(parent, studies)
+        part, first = studies[0]
+        # under the study's lock: two launchers ending together would insert the same new
+        # tags at once (an IntegrityError), and the second finds the summary already written
+        with storage.lock(s.storage, first._storage, part.name):
+            log_summary(parent, studies)
     except BaseException as err:
         end_parent(s, studies, parent, end_status(err))
         raise

@@ -126,6 +126,23 @@ def test_a_killed_training_run_never_stays_running(tmp_path: Path, sig: int) -> 
     assert f"pid {proc.pid} on" in run.data.tags[lifecycle.ENDED_TAG]
 
 
+@pytest.mark.skipif(
+    subprocess.run(["unshare", "--pid", "--fork", "true"], capture_output=True).returncode != 0,
+    reason="needs unshare (root) for a PID namespace",
+)
+def test_a_live_run_in_its_own_pid_namespace_is_not_ended_from_outside(tmp_path: Path) -> None:
+    # a container sharing the host's name: inside it the run's pid is 1
+    inner = ["unshare", "--pid", "--fork", "--mount-proc", "--kill-child=SIGTERM"]
+    proc = start([*inner, *command("pipeline.train", tmp_path, *LONG, "data.max_train=1000")])
+    training_started(proc)
+    store.open_experiment(f"sqlite:///{tmp_path}/store/mlflow.db", "mnist-mlp")  # ends stale
+    (run,) = runs(tmp_path)
+    assert run.info.status == "RUNNING" and lifecycle.ENDED_TAG not in run.data.tags
+    assert run.data.tags[lifecycle.OWNERS_TAG].split(":")[1] == "1"
+    proc.send_signal(signal.SIGTERM)
+    proc.communicate(timeout=120)
+
+
 def test_a_run_on_another_machine_ends_only_when_its_heartbeat_stops() -> None:
     elsewhere = ["other-host/boot:123:456"]
     now = 10_000.0
@@ -146,22 +163,24 @@ def test_killing_a_sweep_worker_or_its_parent_leaves_no_orphan_and_exact_totals(
     cmd += ["trainer.patience=30", "study.pruner=none"]
     proc = start(cmd, start_new_session=True)
 
-    def training(pid: int | None = None) -> bool:
-        """Some trial (of worker ``pid``) is in the middle of its epochs."""
-        return any(
-            t.state == TrialState.RUNNING
+    def in_training(pid: int | None = None) -> list[int]:
+        """The trials (of worker ``pid``) in the middle of their epochs."""
+        return [
+            t.number
+            for t in trials_of(tmp_path)
+            if t.state == TrialState.RUNNING
             and 1 <= len(t.intermediate_values) < 25
             and (pid is None or t.user_attrs["owner"].rsplit(":", 2)[1] == str(pid))
-            for t in trials_of(tmp_path)
-        )
+        ]
 
     # first a worker dies in a trial: that trial is failed and run again
-    wait_for(training, "a trial in training")
+    wait_for(in_training, "a trial in training")
     running = [t for t in trials_of(tmp_path) if t.state == TrialState.RUNNING]
     victim = int(running[0].user_attrs["owner"].rsplit(":", 2)[1])
-    signal_when(proc, lambda: training(victim), signal.SIGKILL, pid=victim)
-    # then the parent dies: the other worker follows it
-    wait_for(training, "another trial in training")
+    signal_when(proc, lambda: bool(in_training(victim)), signal.SIGKILL, pid=victim)
+    killed = set(in_training(victim))  # stays RUNNING until the launcher fails it
+    # then the parent dies while another trial trains: the other worker follows it
+    wait_for(lambda: set(in_training()) - killed, "another trial in training")
     family = descendants(proc.pid)
     proc.kill()
     proc.communicate(timeout=60)

@@ -27,7 +27,9 @@ def test_an_owner_is_host_boot_pid_and_start_time() -> None:
     host, pid, start = lifecycle.me().rsplit(":", 2)
     assert host == lifecycle.this_host() and host.startswith(socket.gethostname() + "/")
     with open("/proc/sys/kernel/random/boot_id") as f:
-        assert host.endswith("/" + f.read().strip()[:8])
+        boot = f.read().strip()[:8]
+    namespace = os.stat("/proc/self/ns/pid").st_ino  # a container's pids are its own
+    assert host.endswith(f"/{boot}/{namespace}")
     assert pid == str(os.getpid())
     with open(f"/proc/{os.getpid()}/stat") as f:
         assert start == f.read().rsplit(")", 1)[1].split()[19]

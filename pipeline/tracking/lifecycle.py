@@ -1,12 +1,12 @@
 """Whose record is RUNNING, whether that process still lives, and the heartbeat that says so.
 
 A run (MLflow) or a trial (Optuna) is RUNNING only while a process owns it. Its owners are
-written on it as ``host:pid:start`` (``host`` includes the boot id, ``start`` is the process's
-start time, so a recycled pid is never mistaken for the owner), and a heartbeat time is
-refreshed every ``HEARTBEAT_SECONDS``. A record is stale, and the next command that opens the
-store ends it, when none of its owners lives: on this machine that is known at once from
-``/proc``; for an owner on another machine, when its heartbeat is older than
-``STALE_SECONDS``. Records without owners (made by other tools) are left alone.
+written on it as ``host:pid:start`` (``host`` includes the boot id and the PID namespace,
+``start`` is the process's start time, so a recycled pid is never mistaken for the owner), and
+a heartbeat time is refreshed every ``HEARTBEAT_SECONDS``. A record is stale, and the next
+command that opens the store ends it, when none of its owners lives: on this machine that is
+known at once from ``/proc``; for an owner on another machine, when its heartbeat is older
+than ``STALE_SECONDS``. Records without owners (made by other tools) are left alone.
 """
 
 from __future__ import annotations
@@ -27,13 +27,19 @@ ENDED_TAG = "pipeline.ended_by"  # why a stale record was ended, and by which co
 
 @cache
 def this_host() -> str:
-    """Host name and boot id: after a reboot no old pid can pass for a live one."""
+    """Host name, boot id and PID namespace: after a reboot no old pid can pass for a live one,
+    and a container sharing the host's name (its own PID namespace, where pids start at 1)
+    counts as another machine, judged by its heartbeat, never by a pid it does not share."""
     try:
         with open("/proc/sys/kernel/random/boot_id") as f:
             boot = f.read().strip()[:8]
     except OSError:
         boot = "noboot"
-    return f"{socket.gethostname()}/{boot}"
+    try:
+        namespace = os.readlink("/proc/self/ns/pid").strip("pid:[]")
+    except OSError:
+        namespace = "nons"
+    return f"{socket.gethostname()}/{boot}/{namespace}"
 
 
 def _start_time(pid: int) -> str | None:

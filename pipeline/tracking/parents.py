@@ -69,10 +69,11 @@ class ParentRun:
         self._ended = True
         lifecycle.HEARTBEAT.remove(self.run_id)
         others = self._owners(self.run_id)
-        if others:  # another launcher still works under it: it will end it
-            self.client.set_tag(self.run_id, lifecycle.OWNERS_TAG, ",".join(others))
-        else:
+        if not others:
             self.client.set_terminated(self.run_id, status)
+        # leave the owners either way: a launcher that joins while this process is still
+        # exiting must not count it as an owner (it would wait on it, and never end the run)
+        self.client.set_tag(self.run_id, lifecycle.OWNERS_TAG, ",".join(others))
         if os.environ.get(PARENT_RUN_ENV) == self.run_id:
             del os.environ[PARENT_RUN_ENV]
 
