@@ -80,6 +80,8 @@ def small(tmp_path_factory: pytest.TempPathFactory, migrated_store: Path) -> tup
     xdist group): its folder and its console output."""
     tmp = tmp_path_factory.mktemp("report")
     new_store(tmp / "store", migrated_store)  # a store without the 4 s of migrations
+    (tmp / "reports").mkdir()
+    (tmp / "reports" / "thesis.tex").write_text("the user's")  # must outlive every report
     first = report(tmp, *SMALL, "report.seeds=2")
     assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
     return tmp, first.stdout
@@ -190,6 +192,8 @@ def test_a_second_report_reuses_everything_and_adds_no_run(small: tuple[Path, st
     assert "the report is unchanged since MLflow run" in second.stdout
     assert {r.info.run_id for r in all_runs(tmp_path)} == trained  # not one new run
     assert pd.read_csv(folder / "comparison.csv").equals(table)
+    assert (folder / "thesis.tex").read_text() == "the user's"
+    assert "thesis.tex" not in (folder / ".report-files").read_text()
 
 
 def test_a_failed_run_still_writes_the_report_and_exits_nonzero(

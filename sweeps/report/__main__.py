@@ -4,18 +4,17 @@ gives; written as ``reports/report.md``, a self-contained ``report.html`` and CS
     python -m sweeps.report [report.seeds=5] [report.force=true] [any training key]
 
 Everything is checked first (``plan``), then gathered (``context``: reused or trained), then
-written section by section (``sections``) into a new folder that replaces the previous report's
-files only once it is complete. The report is one MLflow run, parent of its experiments' group
-runs and its studies; a report whose inputs are all unchanged adds no run.
+written section by section (``sections``) into a new folder whose files replace the previous
+report's only once it is complete (``publish``: nothing the report did not write is touched).
+The report is one MLflow run, parent of its experiments' group runs and its studies; a report
+whose inputs are all unchanged adds no run.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
-import os
 import shutil
-import tempfile
 import time
 from pathlib import Path
 
@@ -27,7 +26,7 @@ from pipeline.config import CONF_DIR, ROOT
 from pipeline.tracking import store
 from pipeline.tracking.parents import ParentRun
 from pipeline.tracking.runs import find_finished
-from sweeps.report import document, plan
+from sweeps.report import document, plan, publish
 from sweeps.report.context import Context, gather
 from sweeps.report.sections import SECTIONS
 from verify import COUNT_LINE, Verdict, verify
@@ -106,18 +105,6 @@ def record(ctx: Context, folder: Path) -> str:
     return parent.run_id
 
 
-def swap_in(staging: Path, out: Path) -> None:
-    """Replace the previous report's files by the new, complete ones (other folders, such as
-    bench/, stay)."""
-    for stale in out.iterdir():
-        if stale.is_file() and not stale.name.startswith("."):
-            stale.unlink()
-    shutil.rmtree(out / "figures", ignore_errors=True)
-    for item in staging.iterdir():
-        os.replace(item, out / item.name)
-    staging.rmdir()
-
-
 @hydra.main(version_base=None, config_path=CONF_DIR, config_name="report")
 def main(cfg: DictConfig) -> None:
     from hydra.core.hydra_config import HydraConfig
@@ -127,13 +114,13 @@ def main(cfg: DictConfig) -> None:
     def body() -> None:
         base = train.training_overrides(HydraConfig.get().overrides.task, REPORT_KEYS)
         p = plan.plan(cfg, base)  # every setting checked, every config composed, first
-        staging = Path(tempfile.mkdtemp(prefix=".report-", dir=p.out))
+        staging = publish.staging(p.out)
         try:
             (staging / "figures").mkdir()
             ctx = gather(p, staging / "figures", None)
             verdict = write(ctx, staging)
             run_id = record(ctx, staging) if p.first.tracking.enabled else None
-            swap_in(staging, p.out)
+            publish.swap_in(staging, p.out)
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise

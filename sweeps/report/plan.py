@@ -19,6 +19,7 @@ from pipeline import train
 from pipeline.config import CONF_DIR, ConfigError, TrainConfig, resolve_path
 from sweeps import forensics, jobs, settings, tuning
 from sweeps.original import ROWS
+from sweeps.report import publish
 
 
 @dataclass
@@ -72,6 +73,7 @@ def _writable(r: ReportSchema) -> Path:
     except OSError as err:
         reason = err.strerror or str(err)
         raise ConfigError(f"report.out={r.out!r} is not a writable folder ({reason})") from None
+    publish.refuse_foreign(out, list(publish.FIXED))  # before hours of training, not after
     return out
 
 
