@@ -22,6 +22,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from pipeline.tracking import lifecycle, store
+from sweeps import journal
 from sweeps.space import SweepError
 
 HEARTBEAT_ATTR = "heartbeat"  # journal storages; an RDB storage keeps Optuna's own heartbeat
@@ -64,10 +65,7 @@ def open_storage(url: str) -> optuna.storages.BaseStorage:
     path = _file(url)
     try:
         if url.startswith("journal:"):
-            from optuna.storages.journal import JournalFileBackend
-
-            path.parent.mkdir(parents=True, exist_ok=True)
-            return optuna.storages.JournalStorage(JournalFileBackend(str(path)))
+            return journal.open_journal(path)
         if path:
             path.parent.mkdir(parents=True, exist_ok=True)
         with warnings.catch_warnings():
