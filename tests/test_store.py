@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import signal
+import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from pipeline.config import ROOT
+from pipeline.tracking import sqlite
 from pipeline.tracking import store as tracking_store
+from tests.conftest import new_store
+from tests.processes import signal_when
 
 
 def test_the_store_is_the_config_then_the_environment_then_the_repositorys(
@@ -62,30 +69,65 @@ def test_the_reason_of_a_connection_error_is_its_useful_part() -> None:
 
 
 def test_a_folder_or_a_file_that_is_no_database_is_refused(tmp_path: Path) -> None:
-    with pytest.raises(tracking_store.StoreError) as err:
-        tracking_store._check_sqlite(f"sqlite:///{tmp_path}")
+    def prepare(path: Path) -> None:
+        sqlite.prepare(f"sqlite:///{path}", path, (tmp_path / "artifacts").as_uri())
+
+    with pytest.raises(sqlite.StoreFileError) as err:
+        prepare(tmp_path)
     assert str(err.value) == (
         f"tracking.uri=sqlite:///{tmp_path}: {tmp_path} is a folder; name a database file in it"
     )
     text = tmp_path / "notes.db"
     text.write_text("not a database, and long enough")
-    with pytest.raises(tracking_store.StoreError) as err:
-        tracking_store._check_sqlite(f"sqlite:///{text}")
+    with pytest.raises(sqlite.StoreFileError) as err:
+        prepare(text)
     assert str(err.value) == (
         f"tracking.uri=sqlite:///{text}: {text} is not an SQLite database; point tracking.uri "
         "at an MLflow store or at a new file"
     )
-    (tmp_path / "empty.db").write_bytes(b"")
-    tracking_store._check_sqlite(
-        f"sqlite:///{tmp_path}/empty.db"
-    )  # a new store begins as an empty file
-    tracking_store._check_sqlite(f"sqlite:///{tmp_path}/new/sub/x.db")
-    assert (tmp_path / "new" / "sub").is_dir()
     (tmp_path / "file").write_text("")
-    with pytest.raises(
-        tracking_store.StoreError, match=r"cannot create .*file/sub \(Not a directory\)"
-    ):
-        tracking_store._check_sqlite(f"sqlite:///{tmp_path}/file/sub/x.db")
+    with pytest.raises(sqlite.StoreFileError, match=r"create .*file/sub \(Not a directory\)"):
+        prepare(tmp_path / "file" / "sub" / "x.db")
+
+
+def test_another_applications_database_is_refused_untouched(tmp_path: Path) -> None:
+    foreign = tmp_path / "foreign.db"
+    with sqlite3.connect(foreign) as db:  # its own metrics table, and one MLflow never has
+        db.execute("CREATE TABLE metrics (name TEXT, score REAL)")
+        db.execute("CREATE TABLE users (name TEXT)")
+        db.execute("INSERT INTO metrics VALUES ('a', 1.0)")
+    before = foreign.read_bytes()
+    with pytest.raises(tracking_store.StoreError) as err:
+        tracking_store.client(f"sqlite:///{foreign}")
+    expected = "is another application's database (tables users), not an MLflow store; it was"
+    assert f"{expected} not touched" in str(err.value)
+    assert foreign.read_bytes() == before
+
+
+def test_a_store_left_half_created_is_set_aside_and_made_again(
+    tmp_path: Path, migrated_store: Path
+) -> None:
+    half = Path(new_store(tmp_path, migrated_store).removeprefix("sqlite:///"))
+    with sqlite3.connect(half) as db:  # a migration cut short: not at the latest revision
+        db.execute("DELETE FROM alembic_version")
+    sqlite.prepare(f"sqlite:///{half}", half, tracking_store.artifact_root(f"sqlite:///{half}"))
+    assert sqlite._complete(half, sqlite._tables(half))
+    (aside,) = tmp_path.glob("mlflow.db.broken-*")
+    assert not sqlite._complete(aside, sqlite._tables(aside))
+
+
+def test_a_store_creation_killed_midway_is_redone(tmp_path: Path) -> None:
+    db = tmp_path / "new" / "mlflow.db"
+    code = f"from pipeline.tracking import store; store.client('sqlite:///{db}')"
+    proc = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT)
+    signal_when(  # in the middle of the migrations
+        proc, lambda: any(db.parent.glob(".mlflow.db.creating-*")), signal.SIGKILL
+    )
+    proc.wait()
+    assert not db.exists()  # nothing half-made under the store's name
+    client = tracking_store.client(f"sqlite:///{db}")  # the next command makes it whole
+    assert client.search_experiments() and not list(db.parent.glob(".mlflow.db.creating-*"))
+    assert sqlite._complete(db, sqlite._tables(db))
 
 
 def test_an_unknown_scheme_or_an_unreachable_database_is_one_line() -> None:

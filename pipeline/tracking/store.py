@@ -2,10 +2,10 @@
 
 Opening is the fragile moment. MLflow migrates a new SQLite store on first connect without a
 lock, so N processes starting at once on a fresh store corrupt it: the first open here holds
-an inter-process lock beside the database. A store that cannot be reached fails within
-seconds with one line (bounded HTTP retries, a connect timeout for databases) instead of
-MLflow's default of minutes. Every command that opens an experiment first ends the runs that
-no live process owns (see ``lifecycle``).
+an inter-process lock beside the database, and ``sqlite`` creates the file whole or not at
+all. A store that cannot be reached fails within seconds with one line (bounded HTTP retries,
+a connect timeout for databases) instead of MLflow's default of minutes. Every command that
+opens an experiment first ends the runs that no live process owns (see ``lifecycle``).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pipeline.config import ROOT, resolve_path
-from pipeline.tracking import lifecycle
+from pipeline.tracking import lifecycle, sqlite
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -99,25 +99,6 @@ def _reason(err: BaseException) -> str:
     return (found.group(1) if found else text.splitlines()[0] if text else type(err).__name__)[:200]
 
 
-def _check_sqlite(uri: str) -> None:
-    path = Path(sqlite_path(uri))
-    if path.is_dir():
-        raise StoreError(f"tracking.uri={uri}: {path} is a folder; name a database file in it")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise StoreError(
-            f"tracking.uri={uri}: cannot create {path.parent} ({err.strerror})"
-        ) from None
-    if path.is_file() and path.stat().st_size:
-        with open(path, "rb") as f:
-            if f.read(16) != b"SQLite format 3\x00":
-                raise StoreError(
-                    f"tracking.uri={uri}: {path} is not an SQLite database; point tracking.uri "
-                    "at an MLflow store or at a new file"
-                )
-
-
 def _probe_database(uri: str) -> None:
     """Connect once with a short timeout (MLflow itself retries for about 100 s)."""
     import sqlalchemy
@@ -148,10 +129,13 @@ def client(uri: str | None = None) -> MlflowClient:
     if scheme in ("postgresql", "mysql"):
         _probe_database(uri)
     path = sqlite_path(uri)
-    if path:
-        _check_sqlite(uri)
-    # the first connect migrates a new database: one process at a time
+    # a new database is created (migrated) by one process at a time
     with file_lock(Path(path + ".lock")) if path else nullcontext():
+        if path:
+            try:
+                sqlite.prepare(uri, Path(path), artifact_root(uri))
+            except sqlite.StoreFileError as err:
+                raise StoreError(str(err)) from None
         return _first_call(uri)
 
 
