@@ -256,7 +256,7 @@ def test_ctrl_c_in_a_two_worker_sweep_is_one_line_and_ends_everything(tmp_path: 
 
 
 def test_a_tracking_outage_keeps_the_record_and_uploads_it_later(
-    tmp_path: Path, make_config, mlflow_server, capsys
+    tmp_path: Path, make_config, mlflow_server, caplog
 ) -> None:
     from pipeline import train
 
@@ -277,7 +277,7 @@ def test_a_tracking_outage_keeps_the_record_and_uploads_it_later(
     assert len(result.history) == 6 and result.test_accuracy > 0.5  # training went on
     (kept,) = outbox.iterdir()
     assert result.outbox == str(kept) and kept.name == result.run_id
-    assert f"the run's record is kept in {kept}" in capsys.readouterr().err
+    assert f"the run's record is kept in {kept}" in caplog.text
     record = json.loads((kept / "record.json").read_text())
     assert record["status"] == "FINISHED"
     assert {"model.npz", "history.csv", "config.yaml"} <= {
@@ -302,6 +302,27 @@ def test_a_tracking_outage_keeps_the_record_and_uploads_it_later(
     history = client.get_metric_history(result.run_id, "val_loss")
     assert sorted(m.step for m in history) == [1, 2, 3, 4, 5, 6]
     assert {"model.npz", "curves.png"} <= {a.path for a in client.list_artifacts(result.run_id)}
+    assert run.data.tags["model_uri"].startswith("models:/")  # the model came with it: servable
+
+
+def test_a_store_that_breaks_mid_run_keeps_the_record_in_the_outbox(tmp_path: Path) -> None:
+    # a full disk or a store file truncated under the run: MLflow's own errors, not a server's
+    outbox = tmp_path / "outbox"
+    args = ["data.max_train=1000", "trainer.epochs=8", "trainer.patience=8"]
+    proc = start(command("pipeline.train", tmp_path, *args, f"tracking.outbox={outbox}"))
+    training_started(proc)
+    os.kill(proc.pid, signal.SIGSTOP)
+    (tmp_path / "store" / "mlflow.db").write_bytes(b"")
+    os.kill(proc.pid, signal.SIGCONT)
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 1 and "Traceback" not in err, err
+    (kept,) = outbox.iterdir()
+    assert err.strip().splitlines()[-1].startswith("error: ") and str(kept) in err
+    assert "cannot write to the tracking store" in out and out.count("epoch ") == 8
+    record = json.loads((kept / "record.json").read_text())
+    assert record["status"] == "FINISHED" and record["model"]["normalize"]
+    assert {m[0] for m in record["metrics"]} >= {"val_loss", "test_accuracy"}
+    assert (kept / "artifacts" / "model.npz").is_file() and (kept / "model-example.npy").is_file()
 
 
 def test_an_unreachable_store_fails_at_once_with_one_line(tmp_path: Path) -> None:

@@ -99,7 +99,7 @@ def test_another_applications_database_is_refused_untouched(tmp_path: Path) -> N
     before = foreign.read_bytes()
     with pytest.raises(tracking_store.StoreError) as err:
         tracking_store.client(f"sqlite:///{foreign}")
-    expected = "is another application's database (tables users), not an MLflow store; it was"
+    expected = "another application's database (tables metrics, users), not an MLflow store; it was"
     assert f"{expected} not touched" in str(err.value)
     assert foreign.read_bytes() == before
 

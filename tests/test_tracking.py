@@ -370,7 +370,7 @@ def test_an_outage_mid_run_keeps_the_rest_of_the_record(store: str, tmp_path, ca
     assert [m[0::3] for m in kept["metrics"]] == [["val_loss", 1]]
     assert (kept_in / "artifacts" / "sub" / "a.txt").read_text() == "a"
     assert f"the run's record is kept in {kept_in}" in caplog.text
-    assert f"tracking store unreachable ({reason[:200]}): training goes on" in caplog.text
+    assert f"cannot write to the tracking store ({reason[:200]}): training goes on" in caplog.text
 
 
 def test_only_an_unreachable_store_counts_as_an_outage() -> None:
@@ -486,9 +486,10 @@ def test_the_data_set_is_logged_again_after_a_lost_race(store: str) -> None:
         assert tracker.client.calls == 2
     (dataset,) = MlflowClient(store).get_run(tracker.run_id).inputs.dataset_inputs
     assert dataset.dataset.name == "tiny"
-    with pytest.raises(ValueError), Tracker(tracked_config(store), "n", {}, {}) as tracker:
+    with Tracker(tracked_config(store), "n", {}, {}) as tracker:  # failing twice: not a race
         tracker.client = Failing(tracker.client, "log_inputs", ValueError("other"), times=2)
         tracker.log_dataset(tiny_data())
+        assert tracker.outbox is not None  # any write that fails keeps the record aside
 
 
 def test_the_logged_model_prepares_raw_pixels_as_training_did(store: str) -> None:

@@ -4,9 +4,10 @@
 
 Training never waits on a store that has gone: the tracker switches to an ``Outbox`` in
 ``<store folder>/outbox/<run id>/`` (``record.json`` with the metrics, tags and final status
-not yet sent, and ``artifacts/``), finishes, and the command exits non-zero saying where the
-record is. Uploading sends it to the same run and ends it; the folder is removed only once
-everything is in the store, so an interrupted upload can simply be run again.
+not yet sent, ``artifacts/``, and what logging the MLflow model needs), finishes, and the
+command exits non-zero saying where the record is. Uploading sends it to the same run (with
+its model) and ends it; the folder is removed only once everything is in the store, so an
+interrupted upload can simply be run again.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ import shutil
 import sys
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from pipeline.config import resolve_path
 from pipeline.tracking import store
@@ -59,6 +62,13 @@ class Outbox:
         target = self.folder / "artifacts" / (artifact_path or "")
         shutil.copytree(folder, target, dirs_exist_ok=True)
 
+    def model(self, example: Any, preprocessing: dict) -> None:
+        """What logging the MLflow model needs besides model.npz: an input example (for its
+        signature) and the preprocessing."""
+        np.save(self.folder / "model-example.npy", example)
+        self.record["model"] = preprocessing
+        self._save()
+
     def end(self, status: str, end_time: int) -> None:
         self.record.update(status=status, end_time=end_time)
         self._save()
@@ -84,6 +94,12 @@ def upload(folder: Path, uri: str | None = None) -> str:
         client.log_batch(run_id, tags=[RunTag(k, v) for k, v in record["tags"].items()])
     if (folder / "artifacts").is_dir():
         client.log_artifacts(run_id, str(folder / "artifacts"))
+    if record.get("model") is not None:
+        from pipeline import serving
+
+        example = np.load(folder / "model-example.npy")
+        uri = serving.log(client, run_id, folder / "artifacts", example, record["model"])
+        client.set_tag(run_id, "model_uri", uri)
     if record["status"]:
         client.set_terminated(run_id, record["status"], record["end_time"])
     shutil.rmtree(folder)

@@ -140,18 +140,21 @@ class Tracker:
         self._send(send, lambda box: None)
 
     def _send(self, call: Callable[[], Any], keep: Callable[[Outbox], None]) -> None:
-        """Send to the store; once that has failed, keep everything in the outbox instead."""
+        """Send to the store; once that has failed, keep everything in the outbox instead.
+
+        Any failure to write counts, not only an unreachable server: a full disk, a store
+        file deleted or truncated under the run (MLflow wraps those as its own errors) lose
+        the record just the same, and training is worth finishing either way."""
         if self.outbox is None:
             try:
                 call()
                 return
             except Exception as err:
-                if not is_outage(err):
-                    raise
                 self.outbox = Outbox(self.run_id, self.cfg.tracking.uri, self.cfg.tracking.outbox)
+                reason = store.mask(str(err).splitlines()[0] if str(err) else type(err).__name__)
                 log.warning(
-                    f"tracking store unreachable ({store.mask(str(err).splitlines()[0])[:200]}): "
-                    f"training goes on, the run's record is kept in {self.outbox.folder}"
+                    f"cannot write to the tracking store ({reason[:200]}): training goes on, "
+                    f"the run's record is kept in {self.outbox.folder}"
                 )
         keep(self.outbox)
 
@@ -231,7 +234,8 @@ class Tracker:
                 self.log_model(Path(tmp), data)
 
     def log_model(self, folder: Path, data: Dataset) -> None:
-        """The network as the run's MLflow model (kept out of the outbox: model.npz is there)."""
+        """The network as the run's MLflow model (in an outage, what the upload needs to log
+        it: model.npz is among the kept artifacts)."""
         from pipeline import serving
 
         preprocessing = {"normalize": self.cfg.data.normalize, "stats": data.stats}
@@ -240,7 +244,7 @@ class Tracker:
             uri = serving.log(self.client, self.run_id, folder, data.examples, preprocessing)
             self.client.set_tag(self.run_id, "model_uri", uri)
 
-        self._send(send, lambda box: None)
+        self._send(send, lambda box: box.model(data.examples, preprocessing))
 
     def __exit__(self, exc_type: type | None, exc: BaseException | None, tb: Any) -> None:
         status, name = self._ending if exc is None and self._ending else (end_status(exc), None)

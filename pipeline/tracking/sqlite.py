@@ -32,31 +32,31 @@ def _tables(path: Path) -> set[str]:
     return {name for (name,) in rows} - {"sqlite_sequence"}
 
 
+def _rows(path: Path, table: str) -> int:
+    with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
+        return db.execute(f'SELECT count(*) FROM "{table}"').fetchone()[0]
+
+
+def _is_mlflow(path: Path, tables: set[str]) -> bool:
+    """An MLflow store, or one whose creation stopped before its first migration (some of
+    MLflow's initial tables, all empty). Anything else is another application's."""
+    from mlflow.store.tracking.dbmodels.initial_models import Base as InitialBase
+
+    if {"alembic_version", "experiments", "runs"} <= tables:
+        return True
+    initial = set(InitialBase.metadata.tables)
+    return tables <= initial and not any(_rows(path, t) for t in tables)
+
+
 def _complete(path: Path, tables: set[str]) -> bool:
-    """Every MLflow table there and the schema at MLflow's latest revision."""
-    from mlflow.store.db.base_sql_model import Base
+    """The schema at MLflow's latest revision: every migration ran."""
     from mlflow.store.db.utils import _get_latest_schema_revision
 
-    if not set(Base.metadata.tables) <= tables or "alembic_version" not in tables:
+    if "alembic_version" not in tables:
         return False
     with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
         versions = db.execute("SELECT version_num FROM alembic_version").fetchall()
     return versions == [(_get_latest_schema_revision(),)]
-
-
-def _has_runs(path: Path, tables: set[str]) -> bool:
-    if "runs" not in tables:
-        return False
-    with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
-        return db.execute("SELECT count(*) FROM runs").fetchone()[0] > 0
-
-
-def _mlflow_tables() -> set[str]:
-    """Every table name an MLflow store has had: its models' and its migrations' own."""
-    from mlflow.store.db.base_sql_model import Base
-    from mlflow.store.tracking.dbmodels.initial_models import Base as InitialBase
-
-    return set(Base.metadata.tables) | set(InitialBase.metadata.tables) | {"alembic_version"}
 
 
 def create(path: Path, artifact_root: str) -> None:
@@ -91,14 +91,13 @@ def prepare(uri: str, path: Path, artifact_root: str) -> None:
                 "at an MLflow store or at a new file"
             )
     tables = _tables(path)
-    foreign = sorted(tables - _mlflow_tables())
-    if foreign:
+    if not _is_mlflow(path, tables):
         raise StoreFileError(
             f"tracking.uri={uri}: {path} is another application's database (tables "
-            f"{', '.join(foreign[:5])}), not an MLflow store; it was not touched: point "
+            f"{', '.join(sorted(tables)[:5])}), not an MLflow store; it was not touched: point "
             "tracking.uri at an MLflow store or at a new file"
         )
-    if _complete(path, tables) or _has_runs(path, tables):
+    if _complete(path, tables) or ("runs" in tables and _rows(path, "runs")):
         return  # a store (an older schema with runs is MLflow's to upgrade, on request)
     aside = path.with_name(f"{path.name}.broken-{time.strftime('%Y%m%d-%H%M%S')}")
     os.replace(path, aside)

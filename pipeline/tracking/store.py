@@ -143,6 +143,8 @@ def _first_call(uri: str) -> MlflowClient:
     from mlflow import MlflowClient
 
     logging.getLogger("mlflow").setLevel(logging.WARNING)  # after the import, which sets INFO
+    # a failed write is reported once, by us (see ``runs``), not as MLflow's traceback
+    logging.getLogger("mlflow.store.db.utils").setLevel(logging.CRITICAL)
 
     try:
         c = MlflowClient(tracking_uri=uri)  # its constructor opens (and migrates) the store
