@@ -63,8 +63,7 @@ ui: $(STAMP)
 
 dashboard: $(STAMP)
 	@test -f $(STORE)/optuna/studies.journal || { echo "no study yet: run a sweep or make reproduce-report"; exit 1; }
-	@echo "optuna-dashboard: http://127.0.0.1:$(DPORT)/dashboard"
-	$(VENV)/bin/optuna-dashboard $(STORE)/optuna/studies.journal --host 127.0.0.1 --port $(DPORT)
+	$(PY) -m sweeps.dashboard --port $(DPORT)
 
 upload: $(STAMP)
 	$(PY) -m pipeline.tracking.outbox

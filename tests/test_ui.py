@@ -131,16 +131,16 @@ def test_optuna_dashboard_shows_the_studies(tmp_path: Path, page) -> None:
     log = tmp_path / "dashboard.log"
     with open(log, "w") as stream:
         proc = subprocess.Popen(
-            [
-                str(Path(sys.executable).with_name("optuna-dashboard")),
-                str(journal),
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
+            [  # what make dashboard runs: loopback names only
+                sys.executable,
+                "-m",
+                "sweeps.dashboard",
+                f"--port={port}",
+                f"--storage=journal:{journal}",
             ],
             stdout=stream,
             stderr=subprocess.STDOUT,
+            cwd=ROOT,
         )
     try:
         wait_http(f"http://127.0.0.1:{port}/api/studies", proc, log)
