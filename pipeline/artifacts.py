@@ -18,10 +18,12 @@ from pipeline.config import TrainConfig, to_config
 from pipeline.data import Dataset
 from pipeline.fit import Result, predict
 from pipeline.network import Network
+from pipeline.tracking.store import mask
 
 
 def save_config(cfg: TrainConfig, path: Path) -> Path:
-    path.write_text(OmegaConf.to_yaml(OmegaConf.create(asdict(cfg))))
+    """The resolved config, credentials masked (it goes to the store and the outbox)."""
+    path.write_text(mask(OmegaConf.to_yaml(OmegaConf.create(asdict(cfg)))))
     return path
 
 

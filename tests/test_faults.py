@@ -343,23 +343,51 @@ def test_an_unreachable_store_fails_at_once_with_one_line(tmp_path: Path) -> Non
     assert line.startswith("error: tracking store http://127.0.0.1:") and "unreachable" in line
 
 
+def written_anywhere(secret: str, folder: Path, *outputs: str) -> list[str]:
+    """Every output and file under ``folder`` (the store and its artifacts too) holding it."""
+    texts = {"output": "\n".join(outputs)}
+    texts |= {str(p): p.read_bytes().decode("latin-1") for p in folder.rglob("*") if p.is_file()}
+    return [name for name, text in texts.items() if secret in text]
+
+
+def test_credentials_of_a_tracking_server_are_never_written(tmp_path: Path, mlflow_server) -> None:
+    # a server behind basic auth (user:password in the URL) or a token in the environment
+    secret, token = "pw-s3cr3t", "tok-s3cr3t"
+    url = mlflow_server.url.replace("http://", f"http://u:{secret}@")
+    cmd = [
+        sys.executable,
+        "-m",
+        "pipeline.train",
+        "-m",
+        f"tracking.uri={url}",
+        *TINY,
+        "trainer.epochs=1",
+        "trainer.seed=0,1",
+        f"hydra.sweep.dir={tmp_path}/multirun",
+    ]
+    env = {**os.environ, "MLFLOW_TRACKING_TOKEN": token}
+    out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600, env=env)
+    assert out.returncode == 0, out.stderr
+    assert "#1 : tracking.uri=http\\://u\\:***@" in out.stdout  # the banner, masked
+    assert written_anywhere(secret, tmp_path, out.stdout, out.stderr) == []
+    assert written_anywhere(token, tmp_path, out.stdout, out.stderr) == []
+    trained = [r for r in runs(tmp_path, "mlruns") if r.data.tags.get("kind") == "run"]
+    assert len(trained) == 2  # the runs and their config.yaml artifacts were searched
+
+
 def test_passwords_never_reach_outputs_or_the_store(tmp_path: Path, postgres: str) -> None:
     secret = "s3cr3t-pw"
-    url = postgres.replace("postgres@", f"postgres:{secret}@")  # trust auth ignores it
+    url = f"{postgres}?password={secret}"  # the query form (trust auth ignores it)
     cmd = command(
         "sweeps",
         tmp_path,
         *TINY,
         "trainer.epochs=2",
         "n_trials=1",
-        f"study.storage={url}",
+        f"study.storage='{url}'",  # quoted: = and ? are Hydra syntax
     )
     out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr
-    written = [out.stdout, out.stderr]
-    for path in tmp_path.rglob("*"):
-        if path.is_file():
-            written.append(path.read_bytes().decode("latin-1"))
-    assert not [text for text in written if secret in text]
+    assert written_anywhere(secret, tmp_path, out.stdout, out.stderr) == []
     parent = next(r for r in runs(tmp_path) if r.data.tags.get("kind") == "study")
     assert parent.data.tags["optuna.storage"] == store.mask(url)

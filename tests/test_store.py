@@ -56,6 +56,23 @@ def test_passwords_are_masked_wherever_they_appear() -> None:
         tracking_store.mask("sqlite:////tmp/x.db http://h:5000/p")
         == "sqlite:////tmp/x.db http://h:5000/p"
     )
+    assert (
+        tracking_store.mask("postgresql://u@h/db?sslmode=require&password=pw;x 'http://h/?token=t'")
+        == "postgresql://u@h/db?sslmode=require&password=***;x 'http://h/?token=***'"
+    )
+
+
+def test_secrets_from_the_environment_are_masked_in_every_line(monkeypatch, caplog) -> None:
+    import logging
+
+    monkeypatch.setenv("MLFLOW_TRACKING_TOKEN", "tok-123456")
+    monkeypatch.setenv("PGPASSWORD", "pw")  # too short to mask without masking words
+    assert tracking_store.mask("Bearer tok-123456, pw ok") == "Bearer ***, pw ok"
+    logger = logging.getLogger("test.masking")
+    logger.addFilter(tracking_store.MaskingFilter())
+    with caplog.at_level(logging.INFO, "test.masking"):
+        logger.info("%s and %s", "http://u:secret@h", "tok-123456")
+    assert caplog.records[-1].getMessage() == "http://u:***@h and ***"
 
 
 def test_the_reason_of_a_connection_error_is_its_useful_part() -> None:

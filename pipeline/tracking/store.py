@@ -32,12 +32,23 @@ for _key, _value in {
     "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
     "MLFLOW_HTTP_REQUEST_TIMEOUT": "10",
     "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
+    "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true",  # its links hold a server's password
 }.items():
     os.environ.setdefault(_key, _value)
 
 SCHEMES = ("sqlite", "postgresql", "mysql", "http", "https")
 DEFAULT_DB = "mlruns/mlflow.db"
 _PASSWORD = re.compile(r"(?P<head>://[^/:@\s]*:)[^@\s]*(?=@)")
+_QUERY = re.compile(  # ?password=..., &token=... in database and server URLs
+    r"(?i)(?P<head>[?&;](?:password|passwd|pwd|token|access_token|secret|api_key)=)[^&;\s'\"]*"
+)
+SECRET_ENV = (  # credentials MLflow, PostgreSQL and cloud stores read from the environment
+    "MLFLOW_TRACKING_PASSWORD",
+    "MLFLOW_TRACKING_TOKEN",
+    "PGPASSWORD",
+    "AWS_SECRET_ACCESS_KEY",
+    "DATABRICKS_TOKEN",
+)
 
 
 class StoreError(RuntimeError):
@@ -45,8 +56,25 @@ class StoreError(RuntimeError):
 
 
 def mask(text: str) -> str:
-    """Hide the password of every URL in ``text``: ``postgresql://user:***@host/db``."""
-    return _PASSWORD.sub(r"\g<head>***", text)
+    """Hide every credential in ``text``: a URL's password (``postgresql://user:***@host/db``),
+    ``password=``/``token=`` parameters, and the values of the secret environment variables."""
+    text = _QUERY.sub(r"\g<head>***", _PASSWORD.sub(r"\g<head>***", text))
+    for name in SECRET_ENV:
+        secret = os.environ.get(name, "")
+        if len(secret) >= 4:  # a shorter one would mask ordinary words
+            text = text.replace(secret, "***")
+    return text
+
+
+class MaskingFilter(logging.Filter):
+    """A logging filter (``conf/hydra``): every line on the console and in the job logs is
+    masked, Hydra's own (a multirun's banner lists every override) as well as ours."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        masked = mask(record.getMessage())
+        if masked != record.getMessage():
+            record.msg, record.args = masked, None
+        return True
 
 
 def tracking_uri(uri: str | None = None) -> str:
