@@ -93,8 +93,17 @@ class Dataset:
 
 def digest(cfg: DataConfig) -> str:
     """One digest for the whole data set, from the verified per-file digests: known before
-    loading, so a finished run on the same data can be found without reading the files."""
-    return hashlib.sha256("".join(cfg.sha256[k] or "" for k in SPLITS).encode()).hexdigest()
+    loading, so a finished run on the same data can be found without reading the files. A
+    file the config gives no digest for is hashed as it is on disk: other files under the
+    same names must never pass for the same data (a study resumed on them would mix both)."""
+    folder = resolve_path(cfg.dir)
+    parts = [cfg.sha256[k] or _file_digest(folder / cfg.files[k]) for k in SPLITS]
+    return hashlib.sha256("".join(parts).encode()).hexdigest()
+
+
+def _file_digest(path: Path) -> str:
+    found = next((p for p in (path, path.with_name(path.name + ".gz")) if p.is_file()), None)
+    return hashlib.sha256(found.read_bytes()).hexdigest() if found else ""
 
 
 def load_raw(cfg: DataConfig) -> tuple[dict[str, np.ndarray], str]:

@@ -15,7 +15,7 @@ from hydra.errors import HydraException
 from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from pipeline import train
+from pipeline import data, train
 from pipeline.config import ConfigError, TrainConfig, to_config
 from pipeline.tracking.provenance import code_version
 from sweeps import space, storage
@@ -202,9 +202,11 @@ def check(s: Settings, combinations: bool = True) -> TrainConfig:
 
 def fingerprint(s: Settings, part: Part) -> dict[str, Any]:
     """What a study's trials mean: the fixed training settings, the space, the objective, the
-    pruner and the core's code. Resuming with any of these changed would mix two studies."""
+    pruner, the core's code and the data. Resuming with any of these changed would mix two
+    studies."""
     _, sampled = s.space()
-    fixed = compose_trial(s, dict(part.fixed)).settings()
+    cfg = compose_trial(s, dict(part.fixed))
+    fixed = cfg.settings()
     swept = {p.key for p in sampled}
     training = {
         k: str(v) for k, v in fixed.items() if k not in swept and k.split(".")[0] not in swept
@@ -215,6 +217,7 @@ def fingerprint(s: Settings, part: Part) -> dict[str, Any]:
         "objective": s.objective,
         "pruner": s.pruner,
         "code_version": code_version(),
+        "data_digest": data.digest(cfg.data)[:16],  # other files under the same names
     }
 
 
@@ -227,7 +230,7 @@ def differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
                 out.append(f"{key} was {a.get(key, '-')}, now {b.get(key, '-')}")
     out += [
         f"{k} was {old.get(k)}, now {new[k]}"
-        for k in ("objective", "pruner", "code_version")
+        for k in ("objective", "pruner", "code_version", "data_digest")
         if old.get(k) != new[k]
     ]
     return out

@@ -141,6 +141,22 @@ def test_digest_mismatch_and_truncated_copy(tmp_path: Path, mnist_cfg: DataConfi
         load_raw(cfg)
 
 
+def test_files_without_a_declared_digest_are_told_apart_by_their_bytes(
+    tmp_path: Path, mnist_cfg: DataConfig
+) -> None:
+    folder = tmp_path / "mnist"
+    shutil.copytree(resolve_path(mnist_cfg.dir), folder)
+    unverified = {k: None for k in mnist_cfg.sha256}
+    cfg = DataConfig(**{**mnist_cfg.__dict__, "dir": str(folder), "sha256": unverified})
+    before = digest(cfg)
+    labels = folder / "t10k-labels-idx1-ubyte.gz"
+    raw = bytearray(gzip.decompress(labels.read_bytes()))
+    raw[100] = (raw[100] + 1) % 10  # same shapes, other data
+    labels.write_bytes(gzip.compress(bytes(raw)))
+    assert digest(cfg) != before
+    assert digest(mnist_cfg) == digest(DataConfig(**{**mnist_cfg.__dict__, "dir": str(folder)}))
+
+
 def test_fashion_mnist_is_a_config_away(make_config) -> None:
     cfg = make_config("data=fashion_mnist", "data.max_train=100", "data.max_test=10")
     if not resolve_path(cfg.data.dir).is_dir():

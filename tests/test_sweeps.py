@@ -335,3 +335,12 @@ def test_a_group_keeps_enough_trials_unpruned_to_reach_its_minimum(done, prunes)
     trial = study.ask()
     frozen = study.get_trials(deepcopy=False)[trial.number]
     assert st.Owed(AlwaysPrune(), n_trials=5, owed=2).prune(study, frozen) is prunes
+
+
+def test_a_study_on_other_data_differs_in_its_settings() -> None:
+    from sweeps.settings import differences
+
+    made = {"training": {}, "space": {}, "objective": "v", "pruner": "p", "code_version": "c"}
+    old, new = {**made, "data_digest": "aaaa"}, {**made, "data_digest": "bbbb"}
+    assert differences(old, new) == ["data_digest was aaaa, now bbbb"]
+    assert differences(new, new) == []
