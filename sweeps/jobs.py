@@ -10,6 +10,7 @@ workers die with it.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import time
@@ -51,13 +52,24 @@ class Job:
         return to_config(train.compose(self.overrides))
 
 
-def _train(overrides: tuple[str, ...], tags: dict, threads: int | None, parent: str) -> str:
-    """In a pool worker: one training run, recorded in MLflow; returns its run id."""
+def _train(
+    overrides: tuple[str, ...], tags: dict, threads: int | None, parent: str, force: bool
+) -> str:
+    """In a pool worker: one training run, recorded in MLflow; returns its run id. Two
+    commands wanting the same run (two reports at once) train it once: each claims it under
+    a lock first, and the one that waited reuses what the other trained."""
     cfg = to_config(train.compose(overrides))
     cfg.trainer.threads = threads
     cfg.trainer.progress = False
-    with cli.job():
-        return train.run(cfg, (), tags, parent).run_id
+    same = identity(cfg)
+    key = hashlib.sha256(" ".join(f"{k}={v}" for k, v in sorted(same.items())).encode())
+    claims = store.local_folder(cfg.tracking.uri) / "claims"
+    with store.file_lock(claims / f"{key.hexdigest()[:24]}.lock"):
+        found = None if force else find_finished(cfg.tracking.uri, cfg.tracking.experiment, same)
+        if found:
+            return found
+        with cli.job():
+            return train.run(cfg, (), tags, parent).run_id
 
 
 def group_parent(
@@ -108,7 +120,8 @@ def ensure(
         for group, key in firsts.items()
     }
     try:
-        trained, errors = _pool(todo, configs, workers, {g: p.run_id for g, p in parents.items()})
+        ids = {g: p.run_id for g, p in parents.items()}
+        trained, errors = _pool(todo, configs, workers, ids, force)
     except BaseException as err:
         for p in parents.values():
             p.end("KILLED" if isinstance(err, KeyboardInterrupt) else "FAILED")
@@ -119,7 +132,11 @@ def ensure(
 
 
 def _pool(
-    todo: dict[Key, Job], configs: dict[Key, TrainConfig], workers: int, parents: dict[str, str]
+    todo: dict[Key, Job],
+    configs: dict[Key, TrainConfig],
+    workers: int,
+    parents: dict[str, str],
+    force: bool,
 ) -> tuple[dict[Key, str], dict[Key, str]]:
     trained: dict[Key, str] = {}
     errors: dict[Key, str] = {}
@@ -134,7 +151,7 @@ def _pool(
         initargs=(os.getpid(), cli.job_log()),
     ) as pool:
         pending: dict[Future, Key] = {
-            pool.submit(_train, todo[k].overrides, todo[k].tags, threads, parents[k[0]]): k
+            pool.submit(_train, todo[k].overrides, todo[k].tags, threads, parents[k[0]], force): k
             for k in order
         }
         try:

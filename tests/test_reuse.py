@@ -2,7 +2,8 @@
 reused, ``report.force`` trains anew, and a report with unchanged inputs adds no run.
 
 Runs are made directly in a fresh store with the tags and status each case needs; the pool
-that trains is replaced by a recorder, so nothing here trains."""
+that trains is replaced by a recorder, so nothing here trains but the two real workers that
+claim one run."""
 
 from __future__ import annotations
 
@@ -61,7 +62,7 @@ def trained(monkeypatch) -> list[dict]:
     """What the pool was asked to train (it trains nothing): one dict of job keys per call."""
     calls: list[dict] = []
 
-    def pool(todo, configs, workers, parents):
+    def pool(todo, configs, workers, parents, force):
         assert configs.keys() >= todo.keys()  # what orders the pool: longest first
         assert os.environ.get(PARENT_RUN_ENV) is None  # each job names its group's run itself
         calls.append({k: (parents[k[0]], workers) for k in todo})
@@ -118,7 +119,7 @@ def test_everything_reused_trains_nothing(store: str, trained) -> None:
 
 @pytest.mark.parametrize(("error", "status"), [(KeyboardInterrupt, "KILLED"), (OSError, "FAILED")])
 def test_group_runs_end_with_the_pool(store: str, monkeypatch, error, status: str) -> None:
-    def pool(todo, configs, workers, parents):
+    def pool(todo, configs, workers, parents, force):
         raise error
 
     monkeypatch.setattr(jobs, "_pool", pool)
@@ -132,6 +133,23 @@ def test_group_runs_end_with_the_pool(store: str, monkeypatch, error, status: st
         if r.data.tags.get("kind") == "group"
     ]
     assert group.info.status == status and group.data.tags["mlflow.parentRunId"] == parent
+
+
+def test_two_commands_wanting_the_same_run_train_it_once(store: str) -> None:
+    # two reports at once: each pool worker claims the run before training it
+    from concurrent.futures import ProcessPoolExecutor
+    from multiprocessing import get_context
+
+    overrides = job(store, "experiment=softmax", "trainer.epochs=2", "data.max_test=100").overrides
+    parent = make_run(store, "reuse", "RUNNING", {"kind": "group"}, 1)
+    with ProcessPoolExecutor(2, mp_context=get_context("spawn")) as pool:
+        futures = [
+            pool.submit(jobs._train, overrides, {"kind": "report-run"}, 1, parent, False)
+            for _ in range(2)
+        ]
+        ids = {f.result() for f in futures}
+    trained = MlflowClient(store).search_runs([store_experiment(store)], "tags.kind = 'report-run'")
+    assert len(ids) == 1 and [r.info.run_id for r in trained] == list(ids)
 
 
 def store_experiment(uri: str) -> str:
