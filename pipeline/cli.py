@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 
 from hydra.experimental.callback import Callback
 from omegaconf import OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
 from pipeline.config import CONF_DIR, ConfigError
 from pipeline.data import DataError
@@ -48,6 +49,58 @@ def _groups(*skip: str) -> str:
     return "\n".join(lines)
 
 
+def hydra_message(err: BaseException) -> str | None:
+    """One line for what Hydra reports itself (before or around our code): an override it
+    cannot read, a config file that does not parse, a launcher that cannot start. None for
+    anything else, which keeps Hydra's traceback (a bug deserves one)."""
+    import yaml
+    from hydra.errors import HydraException, OverrideParseException
+
+    text = " ".join(line.strip() for line in str(err).splitlines() if line.strip())
+    text = text.split(" Config search path:")[0]  # Hydra's list of where it looked
+    if isinstance(err, OverrideParseException):
+        return (
+            f"cannot read the override {err.override!r} ({err.message.splitlines()[0]}): quote a "
+            "value holding spaces, unicode or shell characters, e.g. 'key=\"a value\"' (the "
+            "single quotes keep the shell away from it)"
+        )
+    if isinstance(err, yaml.YAMLError):
+        return f"a config file does not parse: {text}"
+    if 'Could not detect "srun"' in text:
+        return (
+            "hydra/launcher=submitit_slurm needs a SLURM cluster (srun, sbatch): here use "
+            "hydra/launcher=submitit_local or the default launcher"
+        )
+    if isinstance(err, HydraException | OmegaConfBaseException):
+        return text
+    return None
+
+
+def one_line_hydra_errors() -> None:
+    """Have Hydra report what ``hydra_message`` knows as ``error: ...``, one line, exit 1
+    (Hydra prints a traceback, or 4-5 lines, for those). HYDRA_FULL_ERROR=1 still shows all."""
+    from hydra._internal import utils
+
+    report = utils.run_and_report
+
+    def run_and_report(func: Any) -> Any:
+        try:
+            return func()
+        except Exception as err:
+            message = None if os.environ.get("HYDRA_FULL_ERROR") == "1" else hydra_message(err)
+            if message is not None:
+                sys.exit(f"error: {mask(message)}")
+            failed = err
+
+        def again() -> Any:
+            raise failed
+
+        return report(again)  # Hydra's own report
+
+    utils.run_and_report = run_and_report
+
+
+one_line_hydra_errors()  # every command imports this module before Hydra starts
 OmegaConf.register_new_resolver("groups", _groups, replace=True)
 # hydra.run.dir ends in the pid: commands started in the same second get their own folders.
 # Cached like ${now:}, so a multirun's jobs (in other processes too) share the launcher's.

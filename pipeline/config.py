@@ -7,10 +7,12 @@ with one line that names the key, the value and what is allowed, before any trai
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import json
 import math
+import typing
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -191,7 +193,11 @@ RULES: list[Rule] = [
     ("data.max_train", lambda v: v is None or v >= 10, "null or an integer >= 10"),
     ("data.max_test", lambda v: v is None or v >= 1, "null or an integer >= 1"),
     ("data.split_seed", lambda v: v >= 0, "an integer >= 0"),
-    ("tracking.experiment", lambda v: bool(v.strip()), "a non-empty experiment name"),
+    (
+        "tracking.experiment",
+        lambda v: bool(v.strip()) and len(v) <= 500,
+        "a non-empty experiment name of at most 500 characters (MLflow's limit)",
+    ),
 ]
 
 
@@ -200,13 +206,38 @@ def validate(cfg: TrainConfig) -> TrainConfig:
     values = cfg.flat()
     for key, ok, allowed in RULES:
         if not ok(values[key]):
-            raise ConfigError(f"{key}={values[key]!r} is invalid: expected {allowed}")
+            shown = repr(values[key]) if len(repr(values[key])) <= 80 else f"{values[key]!r:.77}..."
+            raise ConfigError(f"{key}={shown} is invalid: expected {allowed}")
     if cfg.model.init == "zeros" and cfg.model.hidden:
         raise ConfigError(
             "model.init='zeros' is invalid with hidden layers (every unit would stay identical): "
             "use glorot or he"
         )
     return cfg
+
+
+@functools.cache
+def bool_keys(schema: type, prefix: str = "") -> tuple[str, ...]:
+    """The dotted keys of a dataclass schema typed ``bool``."""
+    hints = typing.get_type_hints(schema)
+    keys: list[str] = []
+    for f in dataclasses.fields(schema):
+        if dataclasses.is_dataclass(hints[f.name]):
+            keys += bool_keys(hints[f.name], f"{prefix}{f.name}.")
+        elif hints[f.name] is bool:
+            keys.append(prefix + f.name)
+    return tuple(keys)
+
+
+def check_bools(schema: type, cfg: Any, prefix: str = "") -> None:
+    """Refuse a non-boolean where the schema wants one: OmegaConf would take
+    ``trainer.progress=2`` as true."""
+    from omegaconf import OmegaConf
+
+    for key in bool_keys(schema):
+        value = OmegaConf.select(cfg, key, default=None)
+        if value is not None and not isinstance(value, bool):
+            raise ConfigError(f"{prefix}{key}={value!r} is invalid: expected true or false")
 
 
 @functools.cache
@@ -226,6 +257,7 @@ def to_config(cfg: Any) -> TrainConfig:
     hidden = OmegaConf.select(cfg, "model.hidden")
     if isinstance(hidden, int) and not isinstance(hidden, bool):  # model.hidden=128 is [128]
         cfg = OmegaConf.merge(cfg, {"model": {"hidden": [hidden]}})
+    check_bools(TrainConfig, cfg)
     try:
         merged = OmegaConf.merge(_schema(), cfg)
         obj = OmegaConf.to_object(merged)

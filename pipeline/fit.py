@@ -216,20 +216,32 @@ def diverged_message(cfg: TrainConfig, epoch: int, train_loss: float, val_loss: 
     )
 
 
-def build_network(cfg: TrainConfig, n_in: int, n_out: int, rng: np.random.Generator) -> Network:
-    """The configured network, refused in one line if it cannot fit in this machine's memory
-    (NumPy would reserve it lazily, and the kernel would kill the run mid-epoch instead)."""
+def check_memory(cfg: TrainConfig, n_in: int, n_out: int) -> None:
+    """Refuse, in one line naming the setting that dominates, a network that cannot fit in this
+    machine's memory (NumPy would reserve it lazily, and the kernel would kill the run
+    mid-epoch instead). Checked before any record exists: a bad input leaves no run."""
     sizes = [n_in, *cfg.model.hidden, n_out]
-    params = sum(a * b + b for a, b in pairwise(sizes))
-    rows = cfg.trainer.batch_size + EVAL_ROWS  # a training and an evaluation workspace
-    needed = (5 * params + 3 * rows * sum(sizes[1:])) * np.dtype(cfg.trainer.dtype).itemsize
+    params = 5 * sum(a * b + b for a, b in pairwise(sizes))  # weights, gradients, velocity...
+    batch = 3 * cfg.trainer.batch_size * sum(sizes[1:])  # the training workspace
+    evaluation = 3 * EVAL_ROWS * sum(sizes[1:])  # and the evaluation one
+    needed = (params + batch + evaluation) * np.dtype(cfg.trainer.dtype).itemsize
     total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     if needed > total:
-        raise ConfigError(
-            f"model.hidden={cfg.model.hidden} needs about {needed / 2**30:.0f} GiB for its "
-            f"parameters and buffers, more than this machine's {total / 2**30:.0f} GiB: "
-            "use fewer or smaller hidden layers"
+        culprit, fix = (
+            (f"trainer.batch_size={cfg.trainer.batch_size}", "use a smaller batch")
+            if batch > params + evaluation
+            else (f"model.hidden={cfg.model.hidden}", "use fewer or smaller hidden layers")
         )
+        raise ConfigError(
+            f"{culprit} needs about {needed / 2**30:.0f} GiB for the parameters and buffers, "
+            f"more than this machine's {total / 2**30:.0f} GiB: {fix}"
+        )
+
+
+def build_network(cfg: TrainConfig, n_in: int, n_out: int, rng: np.random.Generator) -> Network:
+    """The configured network, once its memory is known to fit."""
+    check_memory(cfg, n_in, n_out)
+    sizes = [n_in, *cfg.model.hidden, n_out]
     return Network(sizes, cfg.model.activation, cfg.model.init, rng, cfg.trainer.dtype)
 
 

@@ -88,6 +88,7 @@ def run(
     """Train from a validated config; with tracking on, the result carries its MLflow run id
     (``on_start`` receives it as soon as the run exists, before anything can fail)."""
     data = load_data(cfg)
+    fit.check_memory(cfg, data.train.x.shape[1], data.train.t.shape[1])  # before any record
     hooks = [*hooks, progress_line()] if cfg.trainer.progress else list(hooks)
     if not cfg.tracking.enabled:
         return fit.train(cfg, data, hooks)

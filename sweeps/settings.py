@@ -7,6 +7,7 @@ settings it was made with (``fingerprint``) and ``study.resume`` refuses to mix 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -118,6 +119,7 @@ def settings_from(cfg: Any, base_overrides: Sequence[str]) -> Settings:
         ("study.sampler", study.sampler, study.sampler in SAMPLERS, f"one of {SAMPLERS}"),
         ("study.pruner", study.pruner, study.pruner in PRUNERS, f"one of {PRUNERS}"),
         ("study.objective", study.objective, study.objective in OBJECTIVES, str(OBJECTIVES)),
+        ("study.threshold", study.threshold, math.isfinite(study.threshold), "a finite number"),
     ]
     for key, value, ok, allowed in checks:
         if not ok:

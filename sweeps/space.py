@@ -9,6 +9,7 @@ comparison across them (which activation is best?) never rests on a group TPE st
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import product
@@ -51,9 +52,12 @@ class Param:
 
 
 def _number(where: str, name: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise SweepError(f"{where}.{name}={value!r} is invalid: expected a number")
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise SweepError(f"{where}.{name}={value!r} is invalid: expected a finite number")
     return float(value)
+
+
+STORABLE = (str, int, float, bool, type(None))  # what Optuna's storages keep as a choice
 
 
 def parse(name: str, raw: Any) -> list[Param]:
@@ -79,12 +83,21 @@ def parse(name: str, raw: Any) -> list[Param]:
             choices = tuple(spec.pop("choices", None) or ())
             if not choices:
                 raise SweepError(f"{where}.choices is empty: list the values to try")
+            for c in choices:
+                if not isinstance(c, STORABLE):
+                    raise SweepError(
+                        f"{where}.choices holds {c!r}: a choice must be a number, string, "
+                        "boolean or null (Optuna stores it); for layer sizes sweep each "
+                        "size (model.hidden.0) or name presets in conf/experiment/"
+                    )
             param = Param(key, kind, choices=choices, when=when)
         else:
             low, high, log = spec.pop("low", None), spec.pop("high", None), spec.pop("log", False)
             if low is None or high is None:
                 raise SweepError(f"{where} needs low and high")
             low, high = _number(where, "low", low), _number(where, "high", high)
+            if kind == "int" and not (low.is_integer() and high.is_integer()):
+                raise SweepError(f"{where}: low={low:g} and high={high:g} must be integers")
             if low > high:
                 raise SweepError(f"{where}: low={low:g} > high={high:g}; swap them")
             if log and low <= 0:

@@ -51,10 +51,12 @@ def options(cfg: Any) -> TuningSchema:
         )
     except OmegaConfBaseException as err:
         raise ConfigError(f"report.tuning.{err.full_key}: {str(err).splitlines()[0]}") from None
-    if o.min_complete < 0 or o.trials < 1 or o.min_complete > o.trials:
+    if o.trials == 0:  # as conf/report.yaml documents: no tuning
+        o.sweep = None
+    elif o.min_complete < 0 or o.trials < 0 or o.min_complete > o.trials:
         raise ConfigError(
             f"report.tuning.min_complete={o.min_complete}, trials={o.trials} are invalid: "
-            "expected 0 <= min_complete <= trials"
+            "expected 0 <= min_complete <= trials (trials=0 skips tuning)"
         )
     known = sorted(p.stem for p in (Path(CONF_DIR) / "sweep").glob("*.yaml"))
     if o.sweep is not None and o.sweep not in known:

@@ -67,7 +67,7 @@ def test_overrides_apply_on_top_of_a_preset(make_config) -> None:
         ("optimizer.lr=nan", "optimizer.lr=nan is invalid"),
         ("tracking.experiment=", "tracking.experiment='' is invalid: expected a non-empty"),
         ("model.init=xavier", "model.init='xavier' is invalid: expected one of glorot, he"),
-        ("regularizer.l1_half=maybe", "regularizer.l1_half: Value 'maybe' is not a valid bool"),
+        ("regularizer.l1_half=maybe", "regularizer.l1_half='maybe' is invalid: expected true or"),
         (
             "optimizer.lr=fast",
             "optimizer.lr: Value 'fast' of type 'str' could not be converted to Float",

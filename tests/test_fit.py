@@ -496,7 +496,7 @@ def test_the_memory_check_is_the_documented_estimate(monkeypatch) -> None:
         with pytest.raises(ConfigError) as err:
             fit.build_network(cfg, 5, 3, rng())
         assert str(err.value) == (
-            "model.hidden=[7, 6] needs about 0 GiB for its parameters and buffers, more than "
+            "model.hidden=[7, 6] needs about 0 GiB for the parameters and buffers, more than "
             "this machine's 0 GiB: use fewer or smaller hidden layers"
         )
 
@@ -512,9 +512,24 @@ def test_the_memory_message_counts_gibibytes(monkeypatch) -> None:
     with pytest.raises(ConfigError) as err:
         fit.build_network(cfg, 5, 3, rng())
     assert str(err.value).startswith(
-        "model.hidden=[250000] needs about 6 GiB for its parameters and buffers, more than "
+        "model.hidden=[250000] needs about 6 GiB for the parameters and buffers, more than "
         "this machine's 6 GiB"
     )
+
+
+def test_a_huge_batch_is_named_and_leaves_no_run(make_config, store: str) -> None:
+    from mlflow import MlflowClient
+
+    from pipeline import train
+
+    cfg = make_config("data.max_train=500", "trainer.batch_size=1000000000000")
+    cfg.tracking.uri = store
+    with pytest.raises(ConfigError) as err:
+        train.run(cfg)
+    assert str(err.value).startswith("trainer.batch_size=1000000000000 needs about")
+    assert str(err.value).endswith("GiB: use a smaller batch")
+    client = MlflowClient(store)
+    assert client.search_runs([e.experiment_id for e in client.search_experiments()]) == []
 
 
 def test_timings_are_durations(monkeypatch) -> None:

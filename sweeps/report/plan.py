@@ -16,7 +16,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from pipeline import train
-from pipeline.config import CONF_DIR, ConfigError, TrainConfig, resolve_path
+from pipeline.config import CONF_DIR, ConfigError, TrainConfig, check_bools, resolve_path
 from sweeps import forensics, jobs, settings, tuning
 from sweeps.original import ROWS
 from sweeps.report import publish
@@ -57,6 +57,7 @@ class Plan:
 
 
 def _typed(cfg: DictConfig) -> ReportSchema:
+    check_bools(ReportSchema, cfg.report, "report.")
     try:
         merged = OmegaConf.merge(OmegaConf.structured(ReportSchema), cfg.report)
         return OmegaConf.to_object(merged)
