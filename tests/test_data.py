@@ -264,10 +264,10 @@ def test_the_split_sizes_partition_and_caps(tmp_path: Path) -> None:
     )
     assert data.digest == hashlib.sha256(files.encode()).hexdigest()
     unverified = {**cfg.sha256, "test_labels": None}  # hashed as found on disk instead
-    on_disk = resolve_path(DataConfig().dir) / f"{DataConfig().files['test_labels']}.gz"
-    files = files.removesuffix(cfg.sha256["test_labels"])
-    files += hashlib.sha256(on_disk.read_bytes()).hexdigest()
-    assert digest(DataConfig(sha256=unverified)) == hashlib.sha256(files.encode()).hexdigest()
+    on_disk = (tmp_path / "tiny" / "test_labels.idx.gz").read_bytes()
+    files = files.removesuffix(cfg.sha256["test_labels"]) + hashlib.sha256(on_disk).hexdigest()
+    unchecked = DataConfig(**{**cfg.__dict__, "sha256": unverified})
+    assert digest(unchecked) == hashlib.sha256(files.encode()).hexdigest()
     assert data.train.x.dtype == data.train.t.dtype == np.float32  # unless asked otherwise
 
 
