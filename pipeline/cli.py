@@ -128,6 +128,19 @@ class MaskSecrets(Callback):
                 os.replace(tmp, path)
 
 
+class StaleAfter(Callback):
+    """Hydra callback: ``tracking.stale_after`` becomes this process's timeout (and that of
+    the workers and jobs it starts) before any store is opened; a bad value is left to the
+    config's validation, which refuses it in one line."""
+
+    def on_job_start(self, config: Any, **kwargs: Any) -> None:
+        from pipeline.tracking import lifecycle
+
+        value = OmegaConf.select(config, "tracking.stale_after")
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            lifecycle.set_stale_after(value)
+
+
 _busy = False  # a pool worker is running a job (see ``pool_worker``)
 
 

@@ -110,6 +110,7 @@ class TrackingConfig:
     figures: bool = True  # curves and confusion matrix (a sweep's trials skip them: see the UI)
     model: bool = True  # the network as an MLflow model, servable (a sweep's trials skip it)
     outbox: str | None = None  # where a run's record is kept if the store goes away mid-run
+    stale_after: float = 600.0  # seconds without a heartbeat: another machine's record is stale
 
 
 @dataclass
@@ -192,6 +193,7 @@ RULES: list[Rule] = [
     ("data.max_test", lambda v: v is None or v >= 1, "null or an integer >= 1"),
     ("data.split_seed", lambda v: v >= 0, "an integer >= 0"),
     ("tracking.experiment", lambda v: bool(v.strip()), "a non-empty experiment name"),
+    ("tracking.stale_after", lambda v: v >= 120, "seconds >= 120 (two heartbeats)"),
 ]
 
 

@@ -146,8 +146,8 @@ def test_a_live_run_in_its_own_pid_namespace_is_not_ended_from_outside(tmp_path:
 def test_a_run_on_another_machine_ends_only_when_its_heartbeat_stops() -> None:
     elsewhere = ["other-host/boot:123:456"]
     now = 10_000.0
-    assert not lifecycle.is_stale(elsewhere, now - lifecycle.STALE_SECONDS / 2, now)
-    assert lifecycle.is_stale(elsewhere, now - 2 * lifecycle.STALE_SECONDS, now)
+    assert not lifecycle.is_stale(elsewhere, now - lifecycle.stale_after() / 2, now)
+    assert lifecycle.is_stale(elsewhere, now - 2 * lifecycle.stale_after(), now)
     assert not lifecycle.is_stale(elsewhere, None, now)  # no heartbeat: cannot know, leave it
     assert not lifecycle.is_stale([], None, now)  # not ours
     assert not lifecycle.is_stale([lifecycle.me()], 0.0, now)  # alive here, whatever the beat

@@ -6,7 +6,8 @@ written on it as ``host:pid:start`` (``host`` includes the boot id and the PID n
 a heartbeat time is refreshed every ``HEARTBEAT_SECONDS``. A record is stale, and the next
 command that opens the store ends it, when none of its owners lives: on this machine that is
 known at once from ``/proc``; for an owner on another machine, when its heartbeat is older
-than ``STALE_SECONDS``. Records without owners (made by other tools) are left alone.
+than ``stale_after()`` seconds (``tracking.stale_after``, exported to every worker and job as
+``$PIPELINE_STALE_AFTER``). Records without owners (made by other tools) are left alone.
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ from collections.abc import Callable
 from functools import cache
 
 HEARTBEAT_SECONDS = 60.0
-STALE_SECONDS = 600.0
+STALE_AFTER_ENV = "PIPELINE_STALE_AFTER"
+DEFAULT_STALE_AFTER = 600.0  # tracking.stale_after's default
 OWNERS_TAG = "pipeline.owners"
 HEARTBEAT_TAG = "pipeline.heartbeat"
 ENDED_TAG = "pipeline.ended_by"  # why a stale record was ended, and by which command
@@ -50,6 +52,16 @@ def _start_time(pid: int) -> str | None:
     except (OSError, IndexError):
         return None
     return None if fields[0] in "ZX" else fields[19]
+
+
+def stale_after() -> float:
+    """Seconds without a heartbeat after which another machine's record is stale."""
+    return float(os.environ.get(STALE_AFTER_ENV) or DEFAULT_STALE_AFTER)
+
+
+def set_stale_after(seconds: float) -> None:
+    """This process's timeout, and that of every worker and job it starts (they inherit it)."""
+    os.environ[STALE_AFTER_ENV] = str(float(seconds))
 
 
 def me() -> str:
@@ -85,7 +97,7 @@ def is_stale(owners: list[str], heartbeat: float | None, now: float | None = Non
         return True
     if heartbeat is None:
         return False
-    return (now or time.time()) - heartbeat > STALE_SECONDS
+    return (now or time.time()) - heartbeat > stale_after()
 
 
 class Heartbeat:
