@@ -54,9 +54,14 @@ def parent_run(
 
 
 def end_parent(s: settings.Settings, studies: list, parent: ParentRun, status: str) -> None:
+    """Leave the parent (under the study's lock, like joining it); a study with nothing left
+    to run ends it FINISHED, whoever else is still listed as its owner."""
+    from sweeps.study import complete
+
     part, first = studies[0]
     with storage.lock(s.storage, first._storage, part.name):
-        parent.end(status)
+        done = status == "FINISHED" and complete(s, studies)
+        parent.end(status, complete=done)
 
 
 @contextmanager

@@ -178,6 +178,15 @@ def wants_more(trials: Sequence[FrozenTrial], s: Settings) -> bool:
     return not s.min_complete or complete + running < s.min_complete
 
 
+def complete(s: Settings, studies: Sequence[tuple[Part, optuna.Study]]) -> bool:
+    """Every part has spent its budget and no trial is running: nothing is left to do."""
+    for _, study in studies:
+        trials = study.get_trials(deepcopy=False)
+        if wants_more(trials, s) or any(t.state == TrialState.RUNNING for t in trials):
+            return False
+    return True
+
+
 def next_trial(s: Settings, study: optuna.Study, part: Part) -> optuna.Trial | None:
     """Count and ask under the study's lock: the budget holds across launchers, and the new
     trial's number (the count of trials so far, which only this lock's holder can change)
