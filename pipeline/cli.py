@@ -195,3 +195,4 @@ def worker_logging(log_file: str | None) -> None:
     logging.basicConfig(level=logging.INFO, handlers=handlers, force=True)
     for noisy in ("mlflow", "alembic", "optuna", "matplotlib"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    logging.getLogger("urllib3").setLevel(logging.ERROR)  # see conf/hydra/job_logging

@@ -15,8 +15,8 @@ import optuna
 from pipeline import train
 from pipeline.config import TrainConfig
 from pipeline.tracking.parents import ParentRun
-from pipeline.tracking.runs import end_status
-from pipeline.tracking.store import mask
+from pipeline.tracking.runs import end_status, is_outage
+from pipeline.tracking.store import StoreError, mask
 from sweeps import settings, storage, summary
 from sweeps.best import best_of
 
@@ -80,7 +80,16 @@ def study_run(
         # under the study's lock: two launchers ending together would insert the same new
         # tags at once (an IntegrityError), and the second finds the summary already written
         with storage.lock(s.storage, first._storage, part.name):
-            log_summary(parent, studies)
+            try:
+                log_summary(parent, studies)
+            except Exception as err:
+                if not is_outage(err):
+                    raise
+                raise StoreError(
+                    f"the study's summary was not recorded: the tracking store is unreachable "
+                    f"({mask(str(err).splitlines()[0])[:200]}); run the same command again once "
+                    "it is back"
+                ) from None
     except BaseException as err:
         end_parent(s, studies, parent, end_status(err))
         raise

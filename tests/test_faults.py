@@ -24,7 +24,7 @@ from pipeline.config import ROOT
 from pipeline.tracking import lifecycle, store
 from sweeps import storage
 from tests.conftest import new_store
-from tests.processes import descendants, signal_when, wait_for
+from tests.processes import act_when, descendants, signal_when, wait_for
 
 TINY = ["data.max_train=1000", "data.max_test=200", "trainer.progress=false"]
 LONG = ["trainer.epochs=500", "trainer.patience=500"]  # stopped by the test, never by itself
@@ -305,6 +305,36 @@ def test_a_tracking_outage_keeps_the_record_and_uploads_it_later(
     history = client.get_metric_history(result.run_id, "val_loss")
     assert sorted(m.step for m in history) == [1, 2, 3, 4, 5, 6]
     assert {"model.npz", "curves.png"} <= {a.path for a in client.list_artifacts(result.run_id)}
+
+
+def test_an_outage_mid_sweep_is_one_line_and_the_next_command_ends_the_parent(
+    tmp_path: Path, mlflow_server
+) -> None:
+    # the audit: launchers exited with 149- and 249-line chained tracebacks (the parent run's
+    # end called the stopped server again on the error path)
+    args = sweep_args(tmp_path, "n_trials=2", "study.pruner=none", "trainer.stopping=none")
+    args += [f"tracking.outbox={tmp_path}/outbox", "trainer.epochs=60"]
+    cmd = [*command("sweeps", tmp_path, *args), f"tracking.uri={mlflow_server.url}"]
+    proc = start(cmd)
+
+    def in_training() -> bool:
+        return any(
+            t.state == TrialState.RUNNING and 1 <= len(t.intermediate_values) < 50
+            for t in trials_of(tmp_path)
+        )
+
+    act_when(proc, in_training, mlflow_server.stop)  # the server goes away mid-trial
+    out, err = proc.communicate(timeout=600)
+    assert proc.returncode == 1 and "Traceback" not in out + err
+    (line,) = err.strip().splitlines()
+    (kept,) = (tmp_path / "outbox").iterdir()  # the trial's record, to upload later
+    assert line.startswith("error: the tracking store went away") and str(kept) in line
+    assert "Retrying" not in out  # urllib3's retries are not the user's business
+    assert [t.state for t in study_of(tmp_path).trials] == [TrialState.COMPLETE]
+    mlflow_server.start()
+    client, experiment_id = store.open_experiment(mlflow_server.url, "mnist-mlp")
+    statuses = {r.data.tags["kind"]: r.info.status for r in client.search_runs([experiment_id])}
+    assert statuses == {"study": "KILLED", "trial": "KILLED"}  # until the outbox is uploaded
 
 
 def test_an_unreachable_store_fails_at_once_with_one_line(tmp_path: Path) -> None:

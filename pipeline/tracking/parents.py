@@ -10,6 +10,7 @@ dropped, and the last owner to leave ends it with its own status.
 from __future__ import annotations
 
 import atexit
+import logging
 import os
 import time
 from typing import Any
@@ -18,7 +19,9 @@ from hydra.experimental.callback import Callback
 
 from pipeline.tracking import lifecycle, store
 from pipeline.tracking.provenance import provenance
-from pipeline.tracking.runs import PARENT_RUN_ENV
+from pipeline.tracking.runs import PARENT_RUN_ENV, is_outage
+
+log = logging.getLogger(__name__)
 
 
 class ParentRun:
@@ -80,20 +83,32 @@ class ParentRun:
     def end(self, status: str = "FINISHED", complete: bool = False) -> None:
         """Leave the run, and end it with ``status`` if no other owner is left, or if the work
         is ``complete`` (a study with no trial to run: an owner that vanished has nothing
-        left to do in it, and one still closing would end it FINISHED too)."""
+        left to do in it, and one still closing would end it FINISHED too).
+
+        An unreachable store is not called again (often an error path: the error that ended
+        the work is the one to report): the run stays RUNNING with this process as an owner,
+        and the next command that reaches the store ends it, as it would after a kill."""
         if self._ended:
             return
         self._ended = True
         lifecycle.HEARTBEAT.remove(self.run_id)
-        others = self._others(self.run_id)
-        if complete or not others:
-            self.client.set_terminated(self.run_id, status)
-        # leave the owners either way: a launcher that joins while this process is still
-        # exiting must not count it as an owner (it would wait on it, and never end the run)
-        self.client.set_tag(self.run_id, lifecycle.OWNERS_TAG, ",".join(others))
-        self.client.delete_tag(self.run_id, lifecycle.beat_tag(self.me))
         if os.environ.get(PARENT_RUN_ENV) == self.run_id:
             del os.environ[PARENT_RUN_ENV]
+        try:
+            others = self._others(self.run_id)
+            if complete or not others:
+                self.client.set_terminated(self.run_id, status)
+            # leave the owners either way: a launcher that joins while this process is still
+            # exiting must not count it as an owner (it would wait on it, and never end the run)
+            self.client.set_tag(self.run_id, lifecycle.OWNERS_TAG, ",".join(others))
+            self.client.delete_tag(self.run_id, lifecycle.beat_tag(self.me))
+        except Exception as err:
+            if not is_outage(err):
+                raise
+            log.info(
+                f"parent run {self.run_id} not ended ({status}): the tracking store is "
+                "unreachable; the next command that reaches it ends the run"
+            )
 
 
 class MultirunParent(Callback):
