@@ -181,6 +181,19 @@ class MaskSecrets(Callback):
                 os.replace(tmp, path)
 
 
+class StaleAfter(Callback):
+    """Hydra callback: ``tracking.stale_after`` becomes this process's timeout (and that of
+    the workers and jobs it starts) before any store is opened; a bad value is left to the
+    config's validation, which refuses it in one line."""
+
+    def on_job_start(self, config: Any, **kwargs: Any) -> None:
+        from pipeline.tracking import lifecycle
+
+        value = OmegaConf.select(config, "tracking.stale_after")
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            lifecycle.set_stale_after(value)
+
+
 _busy = False  # a pool worker is running a job (see ``pool_worker``)
 
 
@@ -235,3 +248,4 @@ def worker_logging(log_file: str | None) -> None:
     logging.basicConfig(level=logging.INFO, handlers=handlers, force=True)
     for noisy in ("mlflow", "alembic", "optuna", "matplotlib"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    logging.getLogger("urllib3").setLevel(logging.ERROR)  # see conf/hydra/job_logging

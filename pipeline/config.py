@@ -112,6 +112,7 @@ class TrackingConfig:
     figures: bool = True  # curves and confusion matrix (a sweep's trials skip them: see the UI)
     model: bool = True  # the network as an MLflow model, servable (a sweep's trials skip it)
     outbox: str | None = None  # where a run's record is kept if the store goes away mid-run
+    stale_after: float = 600.0  # seconds without a heartbeat: another machine's record is stale
 
 
 @dataclass
@@ -198,6 +199,7 @@ RULES: list[Rule] = [
         lambda v: bool(v.strip()) and len(v) <= 500,
         "a non-empty experiment name of at most 500 characters (MLflow's limit)",
     ),
+    ("tracking.stale_after", lambda v: v >= 120, "seconds >= 120 (two heartbeats)"),
 ]
 
 

@@ -15,8 +15,8 @@ import optuna
 from pipeline import train
 from pipeline.config import TrainConfig
 from pipeline.tracking.parents import ParentRun
-from pipeline.tracking.runs import end_status
-from pipeline.tracking.store import mask
+from pipeline.tracking.runs import end_status, is_outage
+from pipeline.tracking.store import StoreError, mask
 from sweeps import settings, storage, summary
 from sweeps.best import best_of
 
@@ -54,9 +54,14 @@ def parent_run(
 
 
 def end_parent(s: settings.Settings, studies: list, parent: ParentRun, status: str) -> None:
+    """Leave the parent (under the study's lock, like joining it); a study with nothing left
+    to run ends it FINISHED, whoever else is still listed as its owner."""
+    from sweeps.study import complete
+
     part, first = studies[0]
     with storage.lock(s.storage, first._storage, part.name):
-        parent.end(status)
+        done = status == "FINISHED" and complete(s, studies)
+        parent.end(status, complete=done)
 
 
 @contextmanager
@@ -75,7 +80,16 @@ def study_run(
         # under the study's lock: two launchers ending together would insert the same new
         # tags at once (an IntegrityError), and the second finds the summary already written
         with storage.lock(s.storage, first._storage, part.name):
-            log_summary(parent, studies)
+            try:
+                log_summary(parent, studies)
+            except Exception as err:
+                if not is_outage(err):
+                    raise
+                raise StoreError(
+                    f"the study's summary was not recorded: the tracking store is unreachable "
+                    f"({mask(str(err).splitlines()[0])[:200]}); run the same command again once "
+                    "it is back"
+                ) from None
     except BaseException as err:
         end_parent(s, studies, parent, end_status(err))
         raise

@@ -74,7 +74,7 @@ def open_storage(url: str) -> optuna.storages.BaseStorage:
                 url,
                 engine_kwargs={"connect_args": {"connect_timeout": 10}} if not path else {},
                 heartbeat_interval=int(lifecycle.HEARTBEAT_SECONDS),
-                grace_period=int(lifecycle.STALE_SECONDS),
+                grace_period=int(lifecycle.stale_after()),
             )
     except Exception as err:
         reason = str(err).splitlines()[0] if str(err) else type(err).__name__

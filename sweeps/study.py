@@ -75,23 +75,26 @@ def _pruner(s: Settings, max_epochs: int) -> optuna.pruners.BasePruner:
     return optuna.pruners.NopPruner()
 
 
+def make_sampler(s: Settings, number: int) -> optuna.samplers.BaseSampler:
+    """The sampler of trial ``number``: seeded from the study's seed and the trial's number,
+    so every trial draws its own samples, whichever launcher or worker asks for it (a grid is
+    enqueued, see ``enqueue_grid``: each ask takes the next one, whatever the seed)."""
+    seed = s.seed + number
+    if s.sampler == "tpe":
+        return optuna.samplers.TPESampler(seed=seed, n_startup_trials=4)
+    return optuna.samplers.RandomSampler(seed=seed)
+
+
 def open_study(
     s: Settings,
     part: Part,
     max_epochs: int,
-    seed_offset: int = 0,
     storage_obj: optuna.storages.BaseStorage | None = None,
 ) -> optuna.Study:
-    seed = s.seed + seed_offset  # each worker, and each resumption, draws its own samples
-    sampler = (  # a grid is enqueued (see ``enqueue_grid``): each ask takes the next one
-        optuna.samplers.TPESampler(seed=seed, n_startup_trials=4)
-        if s.sampler == "tpe"
-        else optuna.samplers.RandomSampler(seed=seed)
-    )
     return optuna.create_study(
         study_name=part.name,
         storage=storage_obj or storage.open_storage(s.storage),
-        sampler=sampler,
+        sampler=make_sampler(s, 0),  # replaced at every ask (``next_trial``)
         pruner=make_pruner(s, max_epochs),
         direction=s.direction,
         load_if_exists=True,
@@ -175,12 +178,25 @@ def wants_more(trials: Sequence[FrozenTrial], s: Settings) -> bool:
     return not s.min_complete or complete + running < s.min_complete
 
 
+def complete(s: Settings, studies: Sequence[tuple[Part, optuna.Study]]) -> bool:
+    """Every part has spent its budget and no trial is running: nothing is left to do."""
+    for _, study in studies:
+        trials = study.get_trials(deepcopy=False)
+        if wants_more(trials, s) or any(t.state == TrialState.RUNNING for t in trials):
+            return False
+    return True
+
+
 def next_trial(s: Settings, study: optuna.Study, part: Part) -> optuna.Trial | None:
-    """Count and ask under the study's lock: the budget holds across launchers."""
+    """Count and ask under the study's lock: the budget holds across launchers, and the new
+    trial's number (the count of trials so far, which only this lock's holder can change)
+    seeds its sampler, so two launchers never draw the same point."""
     with storage.lock(s.storage, study._storage, part.name):
         storage.fail_stale(study)
-        if not wants_more(study.get_trials(deepcopy=False), s):
+        trials = study.get_trials(deepcopy=False)
+        if not wants_more(trials, s):
             return None
+        study.sampler = make_sampler(s, len(trials))
         trial = study.ask()
         try:
             storage.own(study, trial)
@@ -209,10 +225,7 @@ def work(tasks: Sequence[Task], worker: int) -> None:
         s = task.s
         shared = storage.open_storage(s.storage)
         for part in s.parts():
-            existing = len(
-                open_study(s, part, task.max_epochs, 0, shared).get_trials(deepcopy=False)
-            )
-            study = open_study(s, part, task.max_epochs, existing + 1000 * worker, shared)
+            study = open_study(s, part, task.max_epochs, shared)
             objective = Objective(s, part, task.parent_run_id)
             train.load_data(compose_trial(s, part.fixed))  # once per process, before the trials
             while (trial := next_trial(s, study, part)) is not None:
@@ -285,7 +298,7 @@ def run_workers(tasks: list[Task], workers: int) -> None:
 def unfinished(task: Task) -> bool:
     shared = storage.open_storage(task.s.storage)
     return any(
-        wants_more(open_study(task.s, part, task.max_epochs, 0, shared).get_trials(), task.s)
+        wants_more(open_study(task.s, part, task.max_epochs, shared).get_trials(), task.s)
         for part in task.s.parts()
     )
 

@@ -34,6 +34,17 @@ def signal_when(
 ) -> None:
     """Send ``sig`` to ``pid`` (default: the process) at a moment when ``condition`` holds,
     checked while the process is frozen, so it still holds when the signal is delivered."""
+    act_when(proc, condition, lambda: os.kill(pid or proc.pid, sig), pid)
+
+
+def act_when(
+    proc: subprocess.Popen,
+    condition: Callable[[], bool],
+    action: Callable[[], None],
+    pid: int | None = None,
+) -> None:
+    """Do ``action`` while ``pid`` (default: the process) is frozen at a moment when
+    ``condition`` holds: the process goes on in the world the action made."""
     pid = pid or proc.pid
     deadline = time.monotonic() + 300
     while True:
@@ -43,7 +54,7 @@ def signal_when(
         wait_for(lambda: state(pid) in ("T", "t", "Z", ""), "the process to stop")
         try:
             if condition():
-                os.kill(pid, sig)
+                action()
                 return
         finally:
             if state(pid):

@@ -153,6 +153,31 @@ def test_next_trial_asks_within_the_budget_and_owns_it(tmp_path: Path) -> None:
         storage.disown(t)
 
 
+@pytest.mark.parametrize("sampler", ["random", "tpe"])
+def test_two_launchers_asking_in_turn_draw_what_one_launcher_would(tmp_path: Path, sampler) -> None:
+    """A trial's sampler is seeded from its number under the study's lock: launchers that
+    interleave their asks (each its own study object on one storage) never draw the same
+    point, and draw what a single launcher would have."""
+
+    def draws(s: settings.Settings, launchers: int) -> list[float]:
+        [(part, _)] = st.resume(s, 3)
+        studies = [st.open_study(s, part, 3) for _ in range(launchers)]
+        lrs = []
+        for i in range(6):
+            study = studies[i % launchers]
+            trial = st.next_trial(s, study, part)
+            lrs.append(trial.suggest_float("optimizer.lr", 1e-3, 1.0, log=True))
+            storage.disown(trial)
+            study.tell(trial, 0.5)
+        return lrs
+
+    s = sweep_settings(tmp_path, "n_trials=6", f"study.sampler={sampler}")
+    two = draws(s, 2)
+    assert len(set(two)) == 6
+    one = replace(s, storage=f"journal:{tmp_path}/one.journal")
+    assert draws(one, 1) == two
+
+
 def test_a_grid_larger_than_the_budget_is_a_seeded_sample_enqueued_once(tmp_path: Path) -> None:
     s = sweep_settings(tmp_path, "n_trials=3", "study.sampler=grid")
     grid = {

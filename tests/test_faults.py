@@ -24,7 +24,7 @@ from pipeline.config import ROOT
 from pipeline.tracking import lifecycle, store
 from sweeps import storage
 from tests.conftest import new_store
-from tests.processes import descendants, signal_when, wait_for
+from tests.processes import act_when, descendants, signal_when, wait_for
 
 TINY = ["data.max_train=1000", "data.max_test=200", "trainer.progress=false"]
 LONG = ["trainer.epochs=500", "trainer.patience=500"]  # stopped by the test, never by itself
@@ -146,8 +146,8 @@ def test_a_live_run_in_its_own_pid_namespace_is_not_ended_from_outside(tmp_path:
 def test_a_run_on_another_machine_ends_only_when_its_heartbeat_stops() -> None:
     elsewhere = ["other-host/boot:123:456"]
     now = 10_000.0
-    assert not lifecycle.is_stale(elsewhere, now - lifecycle.STALE_SECONDS / 2, now)
-    assert lifecycle.is_stale(elsewhere, now - 2 * lifecycle.STALE_SECONDS, now)
+    assert not lifecycle.is_stale(elsewhere, now - lifecycle.stale_after() / 2, now)
+    assert lifecycle.is_stale(elsewhere, now - 2 * lifecycle.stale_after(), now)
     assert not lifecycle.is_stale(elsewhere, None, now)  # no heartbeat: cannot know, leave it
     assert not lifecycle.is_stale([], None, now)  # not ours
     assert not lifecycle.is_stale([lifecycle.me()], 0.0, now)  # alive here, whatever the beat
@@ -206,10 +206,13 @@ def test_two_launchers_share_one_budget_and_one_parent_run(tmp_path: Path) -> No
     assert len(trials) == 6 and all(storage.counted(t) for t in trials)
     parents = [r for r in runs(tmp_path) if r.data.tags.get("kind") == "study"]
     assert len(parents) == 1 and parents[0].info.status == "FINISHED"
+    # each trial's sampler is seeded from its number: the launchers never draw the same point,
+    # so no trial reuses another's run, and each has its own child of the one parent
+    assert len({tuple(sorted(t.params.items())) for t in trials}) == 6
     children = [r for r in runs(tmp_path) if r.data.tags.get("kind") == "trial"]
-    # every trial's run is a child of the one parent (two launchers that start together can
-    # sample the same point; the second trial then reuses the first's run: not asserted away)
-    assert {c.info.run_id for c in children} == {t.user_attrs["mlflow_run_id"] for t in trials}
+    assert sorted(c.info.run_id for c in children) == sorted(
+        t.user_attrs["mlflow_run_id"] for t in trials
+    )
     assert {c.data.tags["mlflow.parentRunId"] for c in children} == {parents[0].info.run_id}
 
 
@@ -323,6 +326,36 @@ def test_a_store_that_breaks_mid_run_keeps_the_record_in_the_outbox(tmp_path: Pa
     assert record["status"] == "FINISHED" and record["model"]["normalize"]
     assert {m[0] for m in record["metrics"]} >= {"val_loss", "test_accuracy"}
     assert (kept / "artifacts" / "model.npz").is_file() and (kept / "model-example.npy").is_file()
+
+
+def test_an_outage_mid_sweep_is_one_line_and_the_next_command_ends_the_parent(
+    tmp_path: Path, mlflow_server
+) -> None:
+    # the audit: launchers exited with 149- and 249-line chained tracebacks (the parent run's
+    # end called the stopped server again on the error path)
+    args = sweep_args(tmp_path, "n_trials=2", "study.pruner=none", "trainer.stopping=none")
+    args += [f"tracking.outbox={tmp_path}/outbox", "trainer.epochs=60"]
+    cmd = [*command("sweeps", tmp_path, *args), f"tracking.uri={mlflow_server.url}"]
+    proc = start(cmd)
+
+    def in_training() -> bool:
+        return any(
+            t.state == TrialState.RUNNING and 1 <= len(t.intermediate_values) < 50
+            for t in trials_of(tmp_path)
+        )
+
+    act_when(proc, in_training, mlflow_server.stop)  # the server goes away mid-trial
+    out, err = proc.communicate(timeout=600)
+    assert proc.returncode == 1 and "Traceback" not in out + err
+    (line,) = err.strip().splitlines()
+    (kept,) = (tmp_path / "outbox").iterdir()  # the trial's record, to upload later
+    assert line.startswith("error: the tracking store went away") and str(kept) in line
+    assert "Retrying" not in out  # urllib3's retries are not the user's business
+    assert [t.state for t in study_of(tmp_path).trials] == [TrialState.COMPLETE]
+    mlflow_server.start()
+    client, experiment_id = store.open_experiment(mlflow_server.url, "mnist-mlp")
+    statuses = {r.data.tags["kind"]: r.info.status for r in client.search_runs([experiment_id])}
+    assert statuses == {"study": "KILLED", "trial": "KILLED"}  # until the outbox is uploaded
 
 
 def test_an_unreachable_store_fails_at_once_with_one_line(tmp_path: Path) -> None:

@@ -129,12 +129,39 @@ def test_the_heartbeat_calls_every_beat_and_survives_a_failing_one(monkeypatch) 
     [
         ([], None, False),
         (["elsewhere/x:1:2"], None, False),
-        (["elsewhere/x:1:2"], 10_000.0 - lifecycle.STALE_SECONDS, False),
-        (["elsewhere/x:1:2"], 9_999.0 - lifecycle.STALE_SECONDS, True),
+        (["elsewhere/x:1:2"], 10_000.0 - lifecycle.DEFAULT_STALE_AFTER, False),
+        (["elsewhere/x:1:2"], 9_999.0 - lifecycle.DEFAULT_STALE_AFTER, True),
     ],
 )
-def test_a_remote_owner_is_stale_once_its_heartbeat_is_old(owners, heartbeat, stale) -> None:
+def test_a_remote_owner_is_stale_once_its_heartbeat_is_old(
+    owners, heartbeat, stale, monkeypatch
+) -> None:
+    monkeypatch.delenv(lifecycle.STALE_AFTER_ENV, raising=False)
     assert lifecycle.is_stale(owners, heartbeat, now=10_000.0) is stale
+
+
+def test_stale_after_is_one_timeout_for_runs_trials_and_optunas_grace_period(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """``tracking.stale_after``, applied by the commands' Hydra callback, is exported to the
+    workers and jobs a command starts, and read by every rule that judges another machine."""
+    from omegaconf import OmegaConf
+
+    from pipeline.cli import StaleAfter
+    from sweeps import storage
+
+    monkeypatch.delenv(lifecycle.STALE_AFTER_ENV, raising=False)
+    assert lifecycle.stale_after() == 600.0
+    monkeypatch.setenv(lifecycle.STALE_AFTER_ENV, "600")  # restored after the test
+    StaleAfter().on_job_start(OmegaConf.create({"tracking": {"stale_after": 3600}}))
+    assert os.environ[lifecycle.STALE_AFTER_ENV] == "3600.0"
+    now = 100_000.0
+    assert not lifecycle.is_stale(["elsewhere/x:1:2"], now - 1000, now)  # stale at 600 s
+    assert lifecycle.is_stale(["elsewhere/x:1:2"], now - 3601, now)
+    rdb = storage.open_storage(f"sqlite:///{tmp_path}/optuna.db")
+    assert getattr(rdb, "_backend", rdb).grace_period == 3600  # Optuna's failed-trial rule
+    StaleAfter().on_job_start(OmegaConf.create({"tracking": {"stale_after": "soon"}}))
+    assert lifecycle.stale_after() == 3600.0  # a bad value is the config's one-line error
 
 
 def test_an_owner_is_split_from_the_right(monkeypatch) -> None:

@@ -6,11 +6,13 @@ written on it as ``host:pid:start`` (``host`` includes the boot id and the PID n
 a heartbeat time is refreshed every ``HEARTBEAT_SECONDS``. A record is stale, and the next
 command that opens the store ends it, when none of its owners lives: on this machine that is
 known at once from ``/proc``; for an owner on another machine, when its heartbeat is older
-than ``STALE_SECONDS``. Records without owners (made by other tools) are left alone.
+than ``stale_after()`` seconds (``tracking.stale_after``, exported to every worker and job as
+``$PIPELINE_STALE_AFTER``). Records without owners (made by other tools) are left alone.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import socket
 import threading
@@ -19,9 +21,10 @@ from collections.abc import Callable
 from functools import cache
 
 HEARTBEAT_SECONDS = 60.0
-STALE_SECONDS = 600.0
+STALE_AFTER_ENV = "PIPELINE_STALE_AFTER"
+DEFAULT_STALE_AFTER = 600.0  # tracking.stale_after's default
 OWNERS_TAG = "pipeline.owners"
-HEARTBEAT_TAG = "pipeline.heartbeat"
+HEARTBEAT_TAG = "pipeline.heartbeat"  # a run's; each owner of a shared parent has its own
 ENDED_TAG = "pipeline.ended_by"  # why a stale record was ended, and by which command
 
 
@@ -52,6 +55,16 @@ def _start_time(pid: int) -> str | None:
     return None if fields[0] in "ZX" else fields[19]
 
 
+def stale_after() -> float:
+    """Seconds without a heartbeat after which another machine's record is stale."""
+    return float(os.environ.get(STALE_AFTER_ENV) or DEFAULT_STALE_AFTER)
+
+
+def set_stale_after(seconds: float) -> None:
+    """This process's timeout, and that of every worker and job it starts (they inherit it)."""
+    os.environ[STALE_AFTER_ENV] = str(float(seconds))
+
+
 def me() -> str:
     """This process as an owner: ``host:pid:start`` (computed afresh: forks have new pids)."""
     pid = os.getpid()
@@ -70,22 +83,39 @@ def alive(owner: str) -> bool | None:
     return pid.isdigit() and _start_time(int(pid)) == start
 
 
-def is_stale(owners: list[str], heartbeat: float | None, now: float | None = None) -> bool:
-    """No owner lives: every local one is gone, and remote ones (if any) stopped beating.
+def gone(owner: str, heartbeat: float | None, now: float | None = None) -> bool:
+    """Whether ``owner`` has ended: on this machine, from ``/proc``; on another one, once its
+    heartbeat is older than ``stale_after()`` (without a heartbeat we cannot know: not gone)."""
+    state = alive(owner)
+    if state is not None:
+        return not state
+    return heartbeat is not None and (now or time.time()) - heartbeat > stale_after()
 
-    Without owners, or with remote owners and no heartbeat to judge by, a record is not stale:
-    we cannot know, so we leave it to whoever made it.
-    """
-    if not owners:
-        return False
-    states = [alive(o) for o in owners]
-    if any(s is True for s in states):
-        return False
-    if all(s is False for s in states):
-        return True
-    if heartbeat is None:
-        return False
-    return (now or time.time()) - heartbeat > STALE_SECONDS
+
+def is_stale(owners: list[str], heartbeat: float | None, now: float | None = None) -> bool:
+    """No owner of a record with one heartbeat lives (a record without owners is not ours)."""
+    return bool(owners) and all(gone(o, heartbeat, now) for o in owners)
+
+
+def beat_tag(owner: str) -> str:
+    """The tag of one owner's own heartbeat on a shared record (a tag key cannot hold ``:``)."""
+    return f"{HEARTBEAT_TAG}.{hashlib.sha256(owner.encode()).hexdigest()[:12]}"
+
+
+def owner_beats(tags: dict[str, str]) -> dict[str, float | None]:
+    """Every owner of a record with its last heartbeat: its own tag (the owners of a shared
+    parent each beat), else the record's (a run has one owner)."""
+    shared = tags.get(HEARTBEAT_TAG)
+    beats = {}
+    for owner in parse_owners(tags.get(OWNERS_TAG)):
+        beat = tags.get(beat_tag(owner)) or shared
+        beats[owner] = float(beat) if beat else None
+    return beats
+
+
+def living(tags: dict[str, str], now: float | None = None) -> list[str]:
+    """The owners of a record that have not ended (see ``gone``)."""
+    return [o for o, beat in owner_beats(tags).items() if not gone(o, beat, now)]
 
 
 class Heartbeat:
@@ -137,12 +167,11 @@ def end_stale_runs(client: object, experiment_id: str) -> int:
     """End every RUNNING run of the experiment that no live process owns, as KILLED."""
     ended = 0
     for run in client.search_runs([experiment_id], "attributes.status = 'RUNNING'"):
-        tags = run.data.tags
-        owners = parse_owners(tags.get(OWNERS_TAG))
-        beat = tags.get(HEARTBEAT_TAG)
-        if is_stale(owners, float(beat) if beat else None):
-            client.set_tag(run.info.run_id, ENDED_TAG, ended_note(owners))
-            end_time = int(float(beat) * 1000) if beat else None  # its last sign of life
+        beats = owner_beats(run.data.tags)
+        if beats and not living(run.data.tags):
+            client.set_tag(run.info.run_id, ENDED_TAG, ended_note(list(beats)))
+            last = max((b for b in beats.values() if b is not None), default=None)
+            end_time = int(last * 1000) if last else None  # its last sign of life
             client.set_terminated(run.info.run_id, "KILLED", end_time)
             ended += 1
     return ended
