@@ -146,11 +146,9 @@ def test_optuna_dashboard_shows_the_studies(tmp_path: Path, page) -> None:
         wait_http(f"http://127.0.0.1:{port}/api/studies", proc, log)
         page.goto(f"http://127.0.0.1:{port}/dashboard")
         for activation in ("sigmoid", "tanh", "relu"):  # one study per activation
-            page.get_by_text(f"lr_activation-mnist:model.activation={activation}").first.wait_for(
-                timeout=60_000
-            )
+            page.get_by_text(f":model.activation={activation}").first.wait_for(timeout=60_000)
         page.screenshot(path=SCREENSHOTS / "optuna-dashboard-studies.png", full_page=False)
-        page.get_by_text("lr_activation-mnist:model.activation=relu").first.click()
+        page.get_by_text(":model.activation=relu").first.click()
         page.get_by_text("val_loss").first.wait_for(timeout=60_000)  # the objective, named
         page.screenshot(path=SCREENSHOTS / "optuna-dashboard-study.png", full_page=False)
     finally:
