@@ -52,6 +52,7 @@ def test_a_smoke_sweep_then_the_readmes_sweep_are_two_studies(tmp_path: Path) ->
         cwd=ROOT, capture_output=True, text=True, timeout=600,
     )  # fmt: skip
     assert out.returncode == 0, out.stdout + out.stderr
+    assert re.search(r"#0 COMPLETE val_loss \d\.\d{4}  \|", out.stdout)  # the metric, named
     url = storage.open_storage(where[0].split("=", 1)[1])
     smoke_studies = set(optuna.get_all_study_names(url))
     assert len(smoke_studies) == 3  # one per activation (the space's groups), 4 trials each
