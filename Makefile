@@ -67,13 +67,15 @@ sweep: $(STAMP)
 ui: $(STAMP)
 	$(PY) -m pipeline.tracking.ui --port $(PORT)
 
-# as the README's `mlflow models serve`, from an activated venv: uvicorn on PATH, the store set
+# as the README's `mlflow models serve`, from an activated venv: uvicorn on PATH, the store set;
+# the model is named after its run (pipeline.serving finds the name)
 serve: $(STAMP)
 	@test -n "$(RUN)" || { echo "usage: make serve RUN=<run id> [MPORT=5001]"; exit 1; }
-	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" \
-	MLFLOW_TRACKING_URI="$${MLFLOW_TRACKING_URI:-sqlite:///$(STORE)/mlflow.db}" \
-	$(VENV)/bin/mlflow models serve -m runs:/$(RUN)/model --env-manager local \
-	    --host 127.0.0.1 --port $(MPORT)
+	@export PATH="$(CURDIR)/$(VENV)/bin:$$PATH" \
+	    MLFLOW_TRACKING_URI="$${MLFLOW_TRACKING_URI:-sqlite:///$(STORE)/mlflow.db}"; \
+	model=$$($(PY) -m pipeline.serving $(RUN)) || exit 1; \
+	echo "mlflow models serve -m $$model --env-manager local --host 127.0.0.1 --port $(MPORT)"; \
+	exec mlflow models serve -m "$$model" --env-manager local --host 127.0.0.1 --port $(MPORT)
 
 dashboard: $(STAMP)
 	@test -f $(STORE)/optuna/studies.journal || { echo "no study yet: run a sweep or make reproduce-report"; exit 1; }

@@ -17,7 +17,7 @@ import mlflow
 import numpy as np
 import pytest
 
-from pipeline import train
+from pipeline import serving, train
 from pipeline.config import ROOT, to_config
 from pipeline.data import load_raw
 from pipeline.fit import Result
@@ -56,11 +56,26 @@ def test_a_logged_model_loads_and_registers(trained) -> None:
     uri = run.data.tags["model_uri"]
     # filed with its run, where the run page and the Models column look for it
     (model,) = client.search_logged_models([run.info.experiment_id])
-    assert model.source_run_id == result.run_id and model.name == "model"
+    assert model.source_run_id == result.run_id
+    assert model.name == "relu-train=2000-test=500-ep=2-seed0"  # its run's name, as MLflow takes it
     mlflow.set_tracking_uri(store)
     loaded = mlflow.pyfunc.load_model(uri)
     assert np.mean(loaded.predict(pixels) == labels) == result.test_accuracy
     assert int(mlflow.register_model(uri, "mnist-mlp").version) == 1
+
+
+def test_a_runs_model_uri_is_found_or_its_absence_said(trained, monkeypatch, capsys) -> None:
+    store, result, _, _ = trained
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", store)  # as make serve sets it
+    assert serving.main([result.run_id]) == 0
+    assert capsys.readouterr().out == f"runs:/{result.run_id}/relu-train=2000-test=500-ep=2-seed0\n"
+    client = mlflow.MlflowClient(store)
+    bare = client.create_run(client.get_run(result.run_id).info.experiment_id).info.run_id
+    client.set_terminated(bare)
+    assert serving.main([bare]) == 1
+    assert capsys.readouterr().err.startswith(f"error: run {bare} has no MLflow model (")
+    assert serving.main(["nosuchrun"]) == 1
+    assert "error: cannot read run nosuchrun: " in capsys.readouterr().err
 
 
 def readme_mlflow_lines() -> list[str]:
@@ -95,6 +110,7 @@ def test_the_readme_mlflow_commands_run_as_written(trained, tmp_path: Path) -> N
     script.write_text(
         activate.patch((VENV_BIN / "activate").read_text(), Path(store.removeprefix("sqlite:///")))
     )
+    name = serving.model_name(mlflow.MlflowClient(store).get_run(result.run_id).info.run_name)
     first, *lines = readme_mlflow_lines()
     assert first == ". .venv/bin/activate"
     stray = ROOT / "mlflow.db"
@@ -102,7 +118,8 @@ def test_the_readme_mlflow_commands_run_as_written(trained, tmp_path: Path) -> N
     servers: list[tuple[int, subprocess.Popen, Path]] = []
     try:
         for i, line in enumerate(lines):
-            command = f". {script} && {line.replace('<run id>', result.run_id)}"
+            line = line.replace("<run id>", result.run_id).replace("<model name>", name)
+            command = f". {script} && {line}"
             if " serve " not in line:
                 out = subprocess.run(
                     ["bash", "-c", command], cwd=ROOT, env=clean_env(), capture_output=True,

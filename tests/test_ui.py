@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from mlflow import MlflowClient
 
-from pipeline import train
+from pipeline import serving, train
 from pipeline.config import ROOT
 from pipeline.tracking import store as stores
 from pipeline.tracking.ui import ensure_view, links
@@ -58,6 +58,8 @@ def test_run_page_shows_name_metric_and_figure(make_config, store: str, mlflow_s
     page.get_by_text(run.info.run_name).first.wait_for(timeout=60_000)
     page.get_by_text("test_accuracy", exact=True).first.wait_for(timeout=30_000)
     assert str(result.test_accuracy) in page.inner_text("body")
+    # its logged model, named after it (not "model", as every run's would be)
+    page.get_by_text(serving.model_name(run.info.run_name)).first.wait_for(timeout=30_000)
     page.screenshot(path=SCREENSHOTS / "mlflow-run-overview.png", full_page=True)
     page.goto(f"{url}/artifacts/curves.png")
     figure = page.locator("img[alt='curves.png']").first  # loaded as a blob

@@ -237,7 +237,9 @@ class Tracker:
         preprocessing = {"normalize": self.cfg.data.normalize, "stats": data.stats}
 
         def send() -> None:
-            uri = serving.log(self.client, self.run_id, folder, data.examples, preprocessing)
+            uri = serving.log(
+                self.client, self.run_id, self.name, folder, data.examples, preprocessing
+            )
             self.client.set_tag(self.run_id, "model_uri", uri)
 
         self._send(send, lambda box: None)
