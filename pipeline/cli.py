@@ -16,6 +16,7 @@ import signal
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import fields, is_dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -23,7 +24,8 @@ from hydra.experimental.callback import Callback
 from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from pipeline.config import CONF_DIR, ConfigError
+from pipeline.compose import share_searchpath
+from pipeline.config import CONF_DIR, ConfigError, TrainConfig
 from pipeline.data import DataError
 from pipeline.fit import Diverged
 from pipeline.tracking.store import StoreError, mask
@@ -101,7 +103,25 @@ def one_line_hydra_errors() -> None:
 
 
 one_line_hydra_errors()  # every command imports this module before Hydra starts
+
+
+# set by a group's option (data=, optimizer=, regularizer=, tracking=none) or bookkeeping
+_NOT_KEYS = {"name", "kind", "enabled", "files", "sha256"}
+
+
+def _keys() -> str:
+    """The training keys a user changes, by group, for ``--help`` (``${keys:}``); the full
+    config, digests and all, is ``--cfg job``'s."""
+    lines = []
+    for group in fields(TrainConfig):
+        if is_dataclass(group.default_factory):
+            keys = [f.name for f in fields(group.default_factory) if f.name not in _NOT_KEYS]
+            lines.append(f"  {group.name:<12} {' '.join(keys)}")
+    return "\n".join(lines)
+
+
 OmegaConf.register_new_resolver("groups", _groups, replace=True)
+OmegaConf.register_new_resolver("keys", _keys, replace=True)
 # hydra.run.dir ends in the pid: commands started in the same second get their own folders.
 # Cached like ${now:}, so a multirun's jobs (in other processes too) share the launcher's.
 OmegaConf.register_new_resolver("pid", os.getpid, use_cache=True, replace=True)
@@ -134,6 +154,10 @@ def interrupts() -> Iterator[None]:
 def command(body: Callable[[], T], interrupted: str) -> T:
     """Run a command's body: known errors become ``error: ...`` and an interrupt becomes
     ``interrupted: <interrupted>``, each one line on stderr with exit status 1."""
+    from hydra.core.hydra_config import HydraConfig
+
+    if HydraConfig.initialized():
+        share_searchpath()  # before any worker starts
     try:
         with interrupts():
             return body()

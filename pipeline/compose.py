@@ -6,6 +6,10 @@ at ~80 ms each through Hydra. So the config groups an override list picks are co
 them (``OmegaConf.update(merge=True)`` after composition). Anything else (``+key``, ``~key``,
 ``group@package``) and any error go through Hydra itself, with Hydra's messages.
 
+The user's own config folders (``--config-dir DIR``: presets in ``DIR/experiment/``, search
+spaces in ``DIR/sweep/``) reach every composition, in worker processes too, through
+``$PIPELINE_SEARCHPATH`` (see ``share_searchpath``).
+
 (A module of its own, never run as ``__main__``: Hydra's launchers pickle the task function,
 and a cached function in ``__main__`` cannot be found again in their workers.)
 """
@@ -14,6 +18,8 @@ from __future__ import annotations
 
 import copy
 import functools
+import json
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -22,6 +28,20 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from pipeline.config import CONF_DIR, TrainConfig, to_config
+
+SEARCHPATH_ENV = "PIPELINE_SEARCHPATH"
+
+
+def share_searchpath() -> None:
+    """Inside a Hydra app: put the user's config folders (``--config-dir``) in the environment.
+    A spawned worker has no Hydra of its own and composes from ``conf/`` alone, where a preset
+    of the user's is "Could not find 'experiment/mine'"; it inherits the environment."""
+    from hydra.core.hydra_config import HydraConfig
+
+    sources = HydraConfig.get().runtime.config_sources
+    own = [f"file://{s.path}" for s in sources if s.schema == "file" and s.provider != "main"]
+    if own:
+        os.environ[SEARCHPATH_ENV] = json.dumps(own)
 
 
 def compose(overrides: Sequence[str] = (), config_name: str = "config") -> DictConfig:
@@ -70,6 +90,9 @@ def _hydra_compose(overrides: tuple[str, ...], config_name: str) -> DictConfig:
     from hydra import initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
 
+    if SEARCHPATH_ENV in os.environ:
+        quoted = ",".join(repr(p) for p in json.loads(os.environ[SEARCHPATH_ENV]))
+        overrides = (f"hydra.searchpath=[{quoted}]", *overrides)
     if GlobalHydra.instance().is_initialized():  # inside @hydra.main: same search path
         return hydra_compose(config_name, overrides=list(overrides))
     with initialize_config_dir(config_dir=CONF_DIR, version_base=None):

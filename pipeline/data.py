@@ -24,13 +24,24 @@ class DataError(ValueError):
     """A data file is missing, damaged or not what the config says it is."""
 
 
+class MissingFile(DataError):
+    """A data file is not there at all: ``load_raw`` says how to provide it."""
+
+
+# where a data set's files come from, for the message when they are missing (by data.name)
+PROVIDERS = {
+    "fashion_mnist": "`apt-get install dataset-fashion-mnist` (Debian) puts its files in "
+    "/usr/share/datasets/fashion-mnist",
+}
+
+
 def read_idx(path: Path, sha256: str | None = None) -> np.ndarray:
     """Read one IDX file (``.gz`` or raw) and check it against the digest of its raw bytes."""
     path = Path(path)
     candidates = [path, path.with_name(path.name + ".gz")]
     found = next((p for p in candidates if p.is_file()), None)
     if found is None:
-        raise DataError(f"{path}: file not found (looked for {path.name} and {path.name}.gz)")
+        raise MissingFile(f"{path}: file not found (looked for {path.name} and {path.name}.gz)")
     raw = found.read_bytes()
     if found.suffix == ".gz":
         try:
@@ -109,7 +120,14 @@ def _file_digest(path: Path) -> str:
 def load_raw(cfg: DataConfig) -> tuple[dict[str, np.ndarray], str]:
     """Read and verify the four files; return them and the data set's digest."""
     folder = resolve_path(cfg.dir)
-    arrays = {key: read_idx(folder / cfg.files[key], cfg.sha256[key]) for key in SPLITS}
+    try:
+        arrays = {key: read_idx(folder / cfg.files[key], cfg.sha256[key]) for key in SPLITS}
+    except MissingFile as err:
+        files = ", ".join(cfg.files[k] for k in SPLITS)
+        how = f"{PROVIDERS[cfg.name]}, or " if cfg.name in PROVIDERS else ""
+        raise MissingFile(
+            f"{err}; data={cfg.name}: {how}set data.dir to a folder holding {files} (or .gz)"
+        ) from None
     for split in ("train", "test"):
         images, labels = arrays[f"{split}_images"], arrays[f"{split}_labels"]
         if len(images) != len(labels):

@@ -17,8 +17,17 @@ from pipeline.tracking.runs import run_artifact
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("run_id")
+    parser = argparse.ArgumentParser(
+        prog="python -m pipeline.evaluate",
+        description="Reload a recorded run's network and data set, and evaluate it on the test "
+        "set again, beside the test accuracy and loss the run logged.",
+    )
+    parser.add_argument(
+        "run_id",
+        metavar="RUN_ID",
+        help="the MLflow run: the id pipeline.train prints (also on the run's UI page and in "
+        "`python -m pipeline.runs list --each`)",
+    )
     parser.add_argument("--uri", default=None, help="tracking URI (default: the project store)")
     args = parser.parse_args(argv)
     from mlflow.exceptions import MlflowException

@@ -19,7 +19,8 @@ from pipeline import cli, fit
 from pipeline.compose import compose, config, preset_settings  # noqa: F401 (used as train.*)
 from pipeline.config import CONF_DIR, TrainConfig, to_config
 from pipeline.data import Dataset, load
-from pipeline.tracking.store import StoreError, mask
+from pipeline.tracking.store import StoreError, mask, open_experiment
+from pipeline.tracking.ui import experiment_url
 
 _datasets: dict[str, Dataset] = {}
 
@@ -128,8 +129,10 @@ def main(raw: DictConfig) -> float:
         log.info(
             f"test accuracy {result.test_accuracy:.2%}  test loss {result.test_loss:.4f}  "
             f"best epoch {result.best_epoch}  stopped at {result.stopped_epoch}  "
-            f"{result.seconds:.1f}s" + (f"  mlflow run {result.run_id}" if result.run_id else "")
+            f"{result.seconds:.1f}s"
         )
+        if result.run_id:
+            log.info(f"mlflow run {result.run_id}  {run_url(cfg, result.run_id)}")
         if not result.learned:
             log.warning(NEVER_LEARNED)
         if result.outbox:
@@ -137,6 +140,12 @@ def main(raw: DictConfig) -> float:
         return result.test_accuracy
 
     return cli.command(body, "the MLflow run was ended as KILLED")
+
+
+def run_url(cfg: TrainConfig, run_id: str) -> str:
+    """The run's page in the MLflow UI (``make ui`` serves a local store on port 5000)."""
+    _, experiment_id = open_experiment(cfg.tracking.uri, cfg.tracking.experiment)  # cached
+    return f"{experiment_url(cfg.tracking.uri, experiment_id)}/runs/{run_id}"
 
 
 NEVER_LEARNED = (

@@ -27,7 +27,7 @@ import optuna
 from pipeline.config import ROOT
 from sweeps import storage
 
-COMMON = ["sweep=lr_activation", "sweep.groups=[]", "trainer.progress=false"]
+COMMON = ["sweep=lr_activation", "sweep.groups=[]", "study.name=bench", "trainer.progress=false"]
 
 
 def sweep(tmp: Path, *args: str) -> tuple[float, list[optuna.trial.FrozenTrial]]:
@@ -46,9 +46,7 @@ def sweep(tmp: Path, *args: str) -> tuple[float, list[optuna.trial.FrozenTrial]]
     start = time.perf_counter()
     subprocess.run(cmd, cwd=ROOT, check=True, capture_output=True, text=True)
     wall = time.perf_counter() - start
-    study = optuna.load_study(
-        study_name="lr_activation-mnist", storage=storage.open_storage(journal)
-    )
+    study = optuna.load_study(study_name="bench", storage=storage.open_storage(journal))
     return wall, study.trials
 
 

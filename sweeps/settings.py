@@ -7,9 +7,11 @@ settings it was made with (``fingerprint``) and ``study.resume`` refuses to mix 
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from hydra.errors import HydraException
@@ -125,11 +127,11 @@ def settings_from(cfg: Any, base_overrides: Sequence[str]) -> Settings:
         if not ok:
             raise SweepError(f"{key}={value!r} is invalid: expected {allowed}")
     sweep = cfg.get("sweep") or {}
-    name = study.name or f"{sweep.get('name')}-{cfg.data.name}"
-    if not name.strip() or any(c in name for c in ":/"):
+    name = study.name
+    if name is not None and (not name.strip() or any(c in name for c in ":/")):
         raise SweepError(f"study.name={name!r} is invalid: a non-empty name without ':' or '/'")
     params = sweep.get("params")
-    return Settings(
+    s = Settings(
         sweep=str(sweep.get("name")),
         params={k: OmegaConf.to_container(v) for k, v in params.items()} if params else {},
         groups=tuple(sweep.get("groups") or ()),
@@ -137,7 +139,7 @@ def settings_from(cfg: Any, base_overrides: Sequence[str]) -> Settings:
         n_trials=typed.n_trials,
         min_complete=typed.min_complete,
         workers=typed.workers,
-        name=name,
+        name=name or "",
         storage=storage.check(study.storage or storage.default(cfg.tracking.uri)),
         seed=study.seed,
         sampler=study.sampler,
@@ -145,6 +147,7 @@ def settings_from(cfg: Any, base_overrides: Sequence[str]) -> Settings:
         objective=study.objective,
         threshold=study.threshold,
     )
+    return s if name else replace(s, name=f"{s.sweep}-{cfg.data.name}-{settings_hash(s)}")
 
 
 def compose_trial(s: Settings, values: dict[str, Any]) -> TrainConfig:
@@ -175,15 +178,20 @@ def _compose_or_blame(s: Settings, values: dict[str, Any], blame: str) -> TrainC
         raise SweepError(f"{blame} is not a training setting: {first}") from None
 
 
+def base_config(s: Settings) -> TrainConfig:
+    """The command line's training config on its own, so that its errors name its own keys."""
+    try:
+        return to_config(train.compose(s.base_overrides))
+    except HydraException as err:
+        raise ConfigError(str(err).splitlines()[0]) from None
+
+
 def check(s: Settings, combinations: bool = True) -> TrainConfig:
     """Refuse bad settings before any trial: the base config on its own (so its errors name
     its own keys), then every value each param can take (at a point where its condition
     holds), then, with ``combinations``, every combination of extremes the space can produce.
     Returns the base training config."""
-    try:
-        base = to_config(train.compose(s.base_overrides))
-    except HydraException as err:
-        raise ConfigError(str(err).splitlines()[0]) from None
+    base = base_config(s)
     params, sampled = s.space()
     if s.sampler == "grid" and any(p.type == "float" for p in sampled):
         raise SweepError(
@@ -207,20 +215,36 @@ def fingerprint(s: Settings, part: Part) -> dict[str, Any]:
     pruner, the core's code and the data. Resuming with any of these changed would mix two
     studies."""
     _, sampled = s.space()
-    cfg = compose_trial(s, dict(part.fixed))
-    fixed = cfg.settings()
-    swept = {p.key for p in sampled}
+    return _meaning(s, compose_trial(s, dict(part.fixed)), sampled)
+
+
+def _meaning(s: Settings, fixed: TrainConfig, swept: list[space.Param]) -> dict[str, Any]:
+    keys = {p.key for p in swept}
     training = {
-        k: str(v) for k, v in fixed.items() if k not in swept and k.split(".")[0] not in swept
+        k: str(v)
+        for k, v in fixed.settings().items()
+        if k not in keys and k.split(".")[0] not in keys
     }
     return {
         "training": training,
-        "space": {p.key: s.params[p.key] for p in sampled},
+        "space": {p.key: s.params[p.key] for p in swept},
         "objective": s.objective,
         "pruner": s.pruner,
         "code_version": code_version(),
-        "data_digest": data.digest(cfg.data)[:16],  # other files under the same names
+        "data_digest": data.digest(fixed.data)[:16],  # other files under the same names
     }
+
+
+def settings_hash(s: Settings) -> str:
+    """Six hex digits of what the whole sweep fixes (its fingerprint over every param, groups
+    included, the core's code aside): the default study name ends in it, so a smoke sweep with
+    ``trainer.epochs=2`` and the real one are two studies, never a refusal. A code change keeps
+    the name, and the study refuses it (``study.resume``) rather than mixing in new trials."""
+    base_config(s)  # a bad command line is one line naming its key, not Hydra's traceback
+    params, _ = s.space()
+    meaning = _meaning(s, compose_trial(s, {}), params)
+    del meaning["code_version"]
+    return hashlib.sha256(json.dumps(meaning, sort_keys=True).encode()).hexdigest()[:6]
 
 
 def differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:

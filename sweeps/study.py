@@ -230,7 +230,7 @@ def work(tasks: Sequence[Task], worker: int) -> None:
             train.load_data(compose_trial(s, part.fixed))  # once per process, before the trials
             while (trial := next_trial(s, study, part)) is not None:
                 frozen = run_trial(study, trial, objective)
-                value = f" {frozen.value:.4f}" if frozen.value is not None else ""
+                value = f" {s.objective} {frozen.value:.4f}" if frozen.value is not None else ""
                 where = budget_line(study.get_trials(deepcopy=False), s)
                 log.info(
                     f"[worker {worker}] {part.name.split(':', 1)[-1]} #{frozen.number} "

@@ -157,6 +157,16 @@ def test_files_without_a_declared_digest_are_told_apart_by_their_bytes(
     assert digest(mnist_cfg) == digest(DataConfig(**{**mnist_cfg.__dict__, "dir": str(folder)}))
 
 
+def test_a_missing_data_set_says_where_its_files_come_from(make_config, tmp_path) -> None:
+    fashion = make_config("data=fashion_mnist", f"data.dir={tmp_path}")
+    with pytest.raises(DataError) as err:
+        load_raw(fashion.data)
+    assert "apt-get install dataset-fashion-mnist" in str(err.value)  # its Debian package
+    assert "set data.dir to a folder holding train-images-idx3-ubyte," in str(err.value)
+    with pytest.raises(DataError, match=r"data=mnist: set data\.dir to a folder holding"):
+        load_raw(make_config(f"data.dir={tmp_path}").data)
+
+
 def test_fashion_mnist_is_a_config_away(make_config) -> None:
     cfg = make_config("data=fashion_mnist", "data.max_train=100", "data.max_test=10")
     if not resolve_path(cfg.data.dir).is_dir():

@@ -47,10 +47,11 @@ def sweep(
     return out
 
 
-def load(tmp: Path, name: str = "lr_activation-mnist", storage: str | None = None) -> optuna.Study:
-    return optuna.load_study(
-        study_name=name, storage=storage_of(storage or f"journal:{tmp}/study.journal")
-    )
+def load(tmp: Path, storage: str | None = None) -> optuna.Study:
+    """The one study of a sweep without groups (named after its settings)."""
+    url = storage_of(storage or f"journal:{tmp}/study.journal")
+    (name,) = optuna.get_all_study_names(url)
+    return optuna.load_study(study_name=name, storage=url)
 
 
 def storage_of(url: str) -> optuna.storages.BaseStorage:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from mlflow import MlflowClient
 
-from pipeline import train
+from pipeline import serving, train
 from pipeline.config import ROOT
 from pipeline.tracking import store as stores
 from pipeline.tracking.ui import ensure_view, links
@@ -58,6 +58,8 @@ def test_run_page_shows_name_metric_and_figure(make_config, store: str, mlflow_s
     page.get_by_text(run.info.run_name).first.wait_for(timeout=60_000)
     page.get_by_text("test_accuracy", exact=True).first.wait_for(timeout=30_000)
     assert str(result.test_accuracy) in page.inner_text("body")
+    # its logged model, named after it (not "model", as every run's would be)
+    page.get_by_text(serving.model_name(run.info.run_name)).first.wait_for(timeout=30_000)
     page.screenshot(path=SCREENSHOTS / "mlflow-run-overview.png", full_page=True)
     page.goto(f"{url}/artifacts/curves.png")
     figure = page.locator("img[alt='curves.png']").first  # loaded as a blob
@@ -146,11 +148,9 @@ def test_optuna_dashboard_shows_the_studies(tmp_path: Path, page) -> None:
         wait_http(f"http://127.0.0.1:{port}/api/studies", proc, log)
         page.goto(f"http://127.0.0.1:{port}/dashboard")
         for activation in ("sigmoid", "tanh", "relu"):  # one study per activation
-            page.get_by_text(f"lr_activation-mnist:model.activation={activation}").first.wait_for(
-                timeout=60_000
-            )
+            page.get_by_text(f":model.activation={activation}").first.wait_for(timeout=60_000)
         page.screenshot(path=SCREENSHOTS / "optuna-dashboard-studies.png", full_page=False)
-        page.get_by_text("lr_activation-mnist:model.activation=relu").first.click()
+        page.get_by_text(":model.activation=relu").first.click()
         page.get_by_text("val_loss").first.wait_for(timeout=60_000)  # the objective, named
         page.screenshot(path=SCREENSHOTS / "optuna-dashboard-study.png", full_page=False)
     finally:

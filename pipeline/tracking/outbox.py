@@ -62,11 +62,11 @@ class Outbox:
         target = self.folder / "artifacts" / (artifact_path or "")
         shutil.copytree(folder, target, dirs_exist_ok=True)
 
-    def model(self, example: Any, preprocessing: dict) -> None:
-        """What logging the MLflow model needs besides model.npz: an input example (for its
-        signature) and the preprocessing."""
+    def model(self, name: str, example: Any, preprocessing: dict) -> None:
+        """What logging the MLflow model needs besides model.npz: the run's name (the
+        model's), an input example (for its signature) and the preprocessing."""
         np.save(self.folder / "model-example.npy", example)
-        self.record["model"] = preprocessing
+        self.record["model"] = {"name": name, "preprocessing": preprocessing}
         self._save()
 
     def end(self, status: str, end_time: int) -> None:
@@ -98,7 +98,10 @@ def upload(folder: Path, uri: str | None = None) -> str:
         from pipeline import serving
 
         example = np.load(folder / "model-example.npy")
-        uri = serving.log(client, run_id, folder / "artifacts", example, record["model"])
+        model = record["model"]
+        uri = serving.log(
+            client, run_id, model["name"], folder / "artifacts", example, model["preprocessing"]
+        )
         client.set_tag(run_id, "model_uri", uri)
     if record["status"]:
         client.set_terminated(run_id, record["status"], record["end_time"])

@@ -241,10 +241,12 @@ class Tracker:
         preprocessing = {"normalize": self.cfg.data.normalize, "stats": data.stats}
 
         def send() -> None:
-            uri = serving.log(self.client, self.run_id, folder, data.examples, preprocessing)
+            uri = serving.log(
+                self.client, self.run_id, self.name, folder, data.examples, preprocessing
+            )
             self.client.set_tag(self.run_id, "model_uri", uri)
 
-        self._send(send, lambda box: box.model(data.examples, preprocessing))
+        self._send(send, lambda box: box.model(self.name, data.examples, preprocessing))
 
     def __exit__(self, exc_type: type | None, exc: BaseException | None, tb: Any) -> None:
         status, name = self._ending if exc is None and self._ending else (end_status(exc), None)

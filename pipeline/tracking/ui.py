@@ -25,6 +25,7 @@ from urllib.parse import quote
 
 from pipeline.tracking import store
 
+LOCAL_UI = "http://127.0.0.1:5000"  # make ui's default
 VIEW = "report"
 NO_TRIALS = "tags.kind != 'trial'"
 GROUPED = {  # the report's experiment runs, grouped by experiment: charts average the seeds
@@ -35,6 +36,13 @@ GROUPED = {  # the report's experiment runs, grouped by experiment: charts avera
     },
     "groupsExpanded": {},
 }
+
+
+def experiment_url(uri: str | None, experiment_id: str) -> str:
+    """An experiment's page in the MLflow UI: the tracking server's own, else ``make ui``'s."""
+    uri = store.tracking_uri(uri)
+    base = store.mask(uri).rstrip("/") if uri.startswith("http") else LOCAL_UI
+    return f"{base}/#/experiments/{experiment_id}"
 
 
 def ensure_view(client: Any, experiment_id: str) -> None:

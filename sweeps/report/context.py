@@ -21,6 +21,7 @@ import pandas as pd
 from pipeline import gradcheck
 from pipeline.tracking import store
 from pipeline.tracking.runs import find_finished
+from pipeline.tracking.ui import experiment_url
 from sweeps import forensics, jobs, joint, tuning
 from sweeps import study as st
 from sweeps.original import NO_VERDICT, ROWS, WITHIN, prediction_halfwidth, verdict
@@ -28,7 +29,6 @@ from sweeps.report.document import Link
 from sweeps.report.plan import Plan
 
 log = logging.getLogger(__name__)
-LOCAL_UI = "http://127.0.0.1:5000"  # make ui
 
 
 @dataclass
@@ -56,11 +56,7 @@ class Context:
         """The MLflow UI's page of this experiment: the tracking server's own, or ``make ui``'s
         (http://127.0.0.1:5000 by default)."""
         cfg = self.plan.first.tracking
-        uri = store.tracking_uri(cfg.uri)
-        base = store.mask(uri) if uri.startswith("http") else LOCAL_UI
-        return (
-            f"{base.rstrip('/')}/#/experiments/{store.open_experiment(cfg.uri, cfg.experiment)[1]}"
-        )
+        return experiment_url(cfg.uri, store.open_experiment(cfg.uri, cfg.experiment)[1])
 
     def link(self, run_id: str) -> Link:
         """A run id as a link to its page in the MLflow UI, shown by its first 8 characters."""
