@@ -108,12 +108,14 @@ def digest(cfg: DataConfig) -> str:
     file the config gives no digest for is hashed as it is on disk: other files under the
     same names must never pass for the same data (a study resumed on them would mix both)."""
     folder = resolve_path(cfg.dir)
-    parts = [cfg.sha256[k] or _file_digest(folder / cfg.files[k]) for k in SPLITS]
+    parts = [cfg.sha256.get(k) or _file_digest(folder, cfg.files.get(k)) for k in SPLITS]
     return hashlib.sha256("".join(parts).encode()).hexdigest()
 
 
-def _file_digest(path: Path) -> str:
-    found = next((p for p in (path, path.with_name(path.name + ".gz")) if p.is_file()), None)
+def _file_digest(folder: Path, name: str | None) -> str:
+    """The digest of a file's bytes as found (raw or ``.gz``); empty if there is none."""
+    paths = (folder / name, folder / f"{name}.gz") if name else ()
+    found = next((p for p in paths if p.is_file()), None)
     return hashlib.sha256(found.read_bytes()).hexdigest() if found else ""
 
 

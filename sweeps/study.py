@@ -271,8 +271,14 @@ def run_workers(tasks: list[Task], workers: int) -> None:
         context.Process(target=_worker, args=(tasks, i, os.getpid(), cli.job_log()))
         for i in range(workers)
     ]
-    for p in procs:
-        p.start()
+    # a worker still starting (importing) would die of Ctrl-C with multiprocessing's traceback:
+    # it starts with SIGINT ignored (inherited through exec) until its own handler takes over
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        for p in procs:
+            p.start()
+    finally:
+        signal.signal(signal.SIGINT, previous)
     try:
         for p in procs:
             p.join()

@@ -74,10 +74,11 @@ def all_runs(tmp: Path) -> list:
     return client.search_runs([e.experiment_id for e in client.search_experiments()])
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def small(tmp_path_factory: pytest.TempPathFactory, migrated_store: Path) -> tuple[Path, str]:
     """One report on a subset with two seeds, shared by this module's tests (they run in one
-    xdist group): its folder and its console output."""
+    xdist group) and made once (between two of them it would be torn down and made again):
+    its folder and its console output."""
     tmp = tmp_path_factory.mktemp("report")
     new_store(tmp / "store", migrated_store)  # a store without the 4 s of migrations
     (tmp / "reports").mkdir()
