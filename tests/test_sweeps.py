@@ -107,8 +107,8 @@ def test_resume_after_interruption_reaches_exactly_n(tmp_path: Path) -> None:
         "sweeps",
         *SMALL,
         "n_trials=6",
-        "trainer.epochs=30",
-        "trainer.patience=30",
+        "trainer.epochs=12",
+        "trainer.patience=12",
         "tracking=none",
         f"study.storage=journal:{tmp_path}/study.journal",
         f"hydra.run.dir={tmp_path}/hydra",
@@ -121,7 +121,7 @@ def test_resume_after_interruption_reaches_exactly_n(tmp_path: Path) -> None:
 
     def inside_a_trial() -> bool:  # training, well before its last epoch
         return any(
-            t.state == TrialState.RUNNING and 1 <= len(t.intermediate_values) < 29
+            t.state == TrialState.RUNNING and 1 <= len(t.intermediate_values) < 11
             for t in load(tmp_path).trials
         )
 
@@ -134,7 +134,7 @@ def test_resume_after_interruption_reaches_exactly_n(tmp_path: Path) -> None:
     done = sum(storage.counted(t) for t in interrupted.trials)
     assert 2 <= done < 6
     assert any(t.state == TrialState.FAIL and not storage.counted(t) for t in interrupted.trials)
-    out = sweep(tmp_path, "n_trials=6", "trainer.epochs=30", "trainer.patience=30", "tracking=none")
+    out = sweep(tmp_path, "n_trials=6", "trainer.epochs=12", "trainer.patience=12", "tracking=none")
     assert f"{done} done of 6 trials" in out.stdout and "1 interrupted, run again" in out.stdout
     assert sum(storage.counted(t) for t in load(tmp_path).trials) == 6
 
