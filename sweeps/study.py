@@ -29,7 +29,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from pipeline import cli, train
 from pipeline.tracking.store import StoreError, mask
-from sweeps import space, storage
+from sweeps import launchers, space, storage
 from sweeps.best import best_trial
 from sweeps.objective import DistancePruner, Objective, run_trial
 from sweeps.settings import Part, Settings, compose_trial, differences, fingerprint
@@ -259,10 +259,26 @@ def _worker(tasks: list[Task], worker: int, parent_pid: int, log_file: str | Non
         sys.exit(f"error: [worker {worker}] {mask(str(err))}")
 
 
+def _job(tasks: list[Task], worker: int) -> str | None:
+    """A submitit job's share of the studies: None, or what stopped it in one line."""
+    try:
+        work(tasks, worker)
+    except cli.ONE_LINE_ERRORS as err:
+        return f"[worker {worker}] {mask(str(err))}"
+    return None
+
+
 def run_workers(tasks: list[Task], workers: int) -> None:
-    """Run the studies here (one worker) or in ``workers`` spawned processes that go through
-    them in order; budgets are shared through the storage, so the split needs no planning and
-    no worker idles while another finishes a study."""
+    """Run the studies here (one worker), in ``workers`` spawned processes, or in ``workers``
+    jobs of the command's launcher, that go through them in order; budgets are shared through
+    the storage, so the split needs no planning and no worker idles while another finishes a
+    study."""
+    launcher = launchers.current()
+    if launcher.name != "local":
+        errors = launchers.run_all(launcher, _job, [(tasks, i) for i in range(workers)])
+        if errors:
+            raise cli.WorkFailed("; ".join(errors))
+        return
     if workers == 1:
         work(tasks, 0)
         return
