@@ -197,7 +197,9 @@ def next_trial(s: Settings, study: optuna.Study, part: Part) -> optuna.Trial | N
         if not wants_more(trials, s):
             return None
         study.sampler = make_sampler(s, len(trials))
-        trial = study.ask()
+        with warnings.catch_warnings():  # our own loop beats for the trial (``storage.own``)
+            warnings.filterwarnings("ignore", "Heartbeat of storage is supposed to be used")
+            trial = study.ask()
         try:
             storage.own(study, trial)
         except BaseException:  # interrupted before it began: it runs again

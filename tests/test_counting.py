@@ -178,6 +178,17 @@ def test_two_launchers_asking_in_turn_draw_what_one_launcher_would(tmp_path: Pat
     assert draws(one, 1) == two
 
 
+def test_asking_on_a_heartbeat_storage_is_silent(tmp_path: Path) -> None:
+    # Optuna warned once per trial on PostgreSQL: its heartbeat is ours (``storage.own``)
+    s = sweep_settings(tmp_path, "n_trials=1", f"study.storage=sqlite:///{tmp_path}/o.db")
+    [(part, study)] = st.resume(s, 3)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        trial = st.next_trial(s, study, part)
+    storage.disown(trial)
+    assert not [w for w in caught if "Heartbeat" in str(w.message)]
+
+
 def test_a_grid_larger_than_the_budget_is_a_seeded_sample_enqueued_once(tmp_path: Path) -> None:
     s = sweep_settings(tmp_path, "n_trials=3", "study.sampler=grid")
     grid = {
