@@ -41,6 +41,9 @@ def main(cfg: DictConfig) -> None:
         with record.study_run(s, studies, train_cfg) as parent:
             st.run_workers([st.Task(s, parent and parent.run_id, epochs)], s.workers)
         for part, study in studies:
+            note = st.running_note(study.get_trials(deepcopy=False), s)
+            if note:
+                log.warning(f"{part.name}: the study is not complete: {note}")
             best = best_trial(study)
             found = (
                 f"{best.value:.4f} {best.params}" if best else "- (no trial completed and learned)"

@@ -24,7 +24,7 @@ from optuna.trial import FrozenTrial, TrialState
 from pipeline.tracking import lifecycle, store
 from sweeps.space import SweepError
 
-HEARTBEAT_ATTR = "heartbeat"  # journal storages; an RDB storage keeps Optuna's own heartbeat
+HEARTBEAT_ATTR = "heartbeat"  # every storage; an RDB storage also keeps Optuna's own heartbeat
 OWNER_ATTR = "owner"
 
 
@@ -111,11 +111,10 @@ def own(study: optuna.Study, trial: optuna.Trial) -> None:
     storage, trial_id = study._storage, trial._trial_id
     trial.set_user_attr(OWNER_ATTR, lifecycle.me())
 
-    def beat() -> None:
-        if isinstance(storage, optuna.storages.JournalStorage):
-            storage.set_trial_user_attr(trial_id, HEARTBEAT_ATTR, time.time())
-        else:  # RDB: Optuna's own heartbeat, which fail_stale_trials reads
-            storage.record_heartbeat(trial_id)
+    def beat() -> None:  # the attribute tells other hosts when the trial counts as gone
+        storage.set_trial_user_attr(trial_id, HEARTBEAT_ATTR, time.time())
+        if not isinstance(storage, optuna.storages.JournalStorage):
+            storage.record_heartbeat(trial_id)  # RDB: Optuna's own, which fail_stale_trials reads
 
     beat()
     lifecycle.HEARTBEAT.add(f"trial {trial_id}", beat)

@@ -19,6 +19,7 @@ import multiprocessing
 import os
 import signal
 import sys
+import time
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from pipeline import cli, train
+from pipeline.tracking import lifecycle
 from pipeline.tracking.store import StoreError, mask
 from sweeps import launchers, space, storage
 from sweeps.best import best_trial
@@ -167,6 +169,26 @@ def budget_line(trials: Sequence[FrozenTrial], s: Settings) -> str:
     if interrupted:
         line += f" ({interrupted} interrupted, run again)"
     return line
+
+
+def running_note(trials: Sequence[FrozenTrial], s: Settings) -> str | None:
+    """For a part left incomplete by running trials of other processes: where they run, and
+    when each one counts as gone (its last heartbeat plus ``tracking.stale_after``), after
+    which a re-run runs it again. None when no trial is running."""
+    running = [t for t in trials if t.state == TrialState.RUNNING]
+    if not running:
+        return None
+    where = []
+    for t in running:
+        host, pid, _ = t.user_attrs.get(storage.OWNER_ATTR, "?:?:?").rsplit(":", 2)
+        beat = t.user_attrs.get(storage.HEARTBEAT_ATTR, t.datetime_start.timestamp())
+        after = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(beat + lifecycle.stale_after()))
+        where.append(f"#{t.number} on {host.split('/')[0]} (pid {pid}), re-run after {after}")
+    done = sum(storage.counted(t) for t in trials)
+    return (
+        f"{done} done of {s.n_trials}, {len(running)} running: {'; '.join(where)} if it does "
+        "not finish (a re-run before then leaves it to its host)"
+    )
 
 
 def wants_more(trials: Sequence[FrozenTrial], s: Settings) -> bool:

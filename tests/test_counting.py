@@ -4,6 +4,7 @@ never-learned trial."""
 
 from __future__ import annotations
 
+import time
 import warnings
 from dataclasses import replace
 from pathlib import Path
@@ -176,6 +177,23 @@ def test_two_launchers_asking_in_turn_draw_what_one_launcher_would(tmp_path: Pat
     assert len(set(two)) == 6
     one = replace(s, storage=f"journal:{tmp_path}/one.journal")
     assert draws(one, 1) == two
+
+
+def test_a_trial_running_on_another_host_is_named_with_when_it_runs_again(
+    tmp_path: Path, monkeypatch
+) -> None:
+    # the audit: a re-run while a dead host's trial was within its timeout exited 0, silent
+    monkeypatch.setenv(lifecycle.STALE_AFTER_ENV, "600")
+    s = replace(sweep_settings(tmp_path), n_trials=6, min_complete=0)
+    beat = 1_800_000_000.0
+    elsewhere = trial(TrialState.RUNNING, owner="host-b/boot/ns:4242:99", heartbeat=beat)
+    elsewhere.number = 5
+    assert st.running_note([COMPLETE] * 5, s) is None
+    after = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(beat + 600))
+    assert st.running_note([*[COMPLETE] * 5, elsewhere], s) == (
+        f"5 done of 6, 1 running: #5 on host-b (pid 4242), re-run after {after} if it does "
+        "not finish (a re-run before then leaves it to its host)"
+    )
 
 
 def test_asking_on_a_heartbeat_storage_is_silent(tmp_path: Path) -> None:
