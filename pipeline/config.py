@@ -193,7 +193,7 @@ RULES: list[Rule] = [
     ("data.max_test", lambda v: v is None or v >= 1, "null or an integer >= 1"),
     ("data.split_seed", lambda v: v >= 0, "an integer >= 0"),
     ("tracking.experiment", lambda v: bool(v.strip()), "a non-empty experiment name"),
-    ("tracking.stale_after", lambda v: v >= 120, "seconds >= 120 (two heartbeats)"),
+    ("tracking.stale_after", lambda v: v >= 10, "seconds >= 10 (ten heartbeats)"),
 ]
 
 

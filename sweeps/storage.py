@@ -75,7 +75,7 @@ def open_storage(url: str) -> optuna.storages.BaseStorage:
             return optuna.storages.RDBStorage(
                 url,
                 engine_kwargs={"connect_args": {"connect_timeout": 10}} if not path else {},
-                heartbeat_interval=int(lifecycle.HEARTBEAT_SECONDS),
+                heartbeat_interval=max(1, int(lifecycle.heartbeat_seconds())),
                 grace_period=int(lifecycle.stale_after()),
             )
     except Exception as err:
