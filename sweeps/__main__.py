@@ -16,7 +16,7 @@ from pipeline import cli
 from pipeline.config import CONF_DIR
 from pipeline.tracking import store
 from pipeline.train import training_overrides
-from sweeps import launchers, record, settings
+from sweeps import budget, launchers, record, settings
 from sweeps import study as st
 from sweeps.best import best_trial
 
@@ -41,7 +41,7 @@ def main(cfg: DictConfig) -> None:
         with record.study_run(s, studies, train_cfg) as parent:
             st.run_workers([st.Task(s, parent and parent.run_id, epochs)], s.workers)
         for part, study in studies:
-            note = st.running_note(study.get_trials(deepcopy=False), s)
+            note = budget.running_note(study.get_trials(deepcopy=False), s)
             if note:
                 log.warning(f"{part.name}: the study is not complete: {note}")
             best = best_trial(study)

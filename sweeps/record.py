@@ -17,7 +17,7 @@ from pipeline.config import TrainConfig
 from pipeline.tracking.parents import ParentRun
 from pipeline.tracking.runs import end_status, is_outage
 from pipeline.tracking.store import StoreError, mask
-from sweeps import settings, storage, summary
+from sweeps import budget, settings, storage, summary
 from sweeps.best import best_of
 
 log = logging.getLogger(__name__)
@@ -56,11 +56,9 @@ def parent_run(
 def end_parent(s: settings.Settings, studies: list, parent: ParentRun, status: str) -> None:
     """Leave the parent (under the study's lock, like joining it); a study with nothing left
     to run ends it FINISHED, whoever else is still listed as its owner."""
-    from sweeps.study import complete
-
     part, first = studies[0]
     with storage.lock(s.storage, first._storage, part.name):
-        done = status == "FINISHED" and complete(s, studies)
+        done = status == "FINISHED" and budget.complete(s, studies)
         parent.end(status, complete=done)
 
 

@@ -19,7 +19,6 @@ import multiprocessing
 import os
 import signal
 import sys
-import time
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -29,9 +28,8 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from pipeline import cli, train
-from pipeline.tracking import lifecycle
 from pipeline.tracking.store import StoreError, mask
-from sweeps import launchers, space, storage
+from sweeps import budget, launchers, space, storage
 from sweeps.best import best_trial
 from sweeps.objective import DistancePruner, Objective, run_trial
 from sweeps.settings import Part, Settings, compose_trial, differences, fingerprint
@@ -128,7 +126,7 @@ def resume(s: Settings, max_epochs: int) -> list[tuple[Part, optuna.Study]]:
             if s.sampler == "grid":
                 enqueue_grid(s, study)
         trials = study.get_trials(deepcopy=False)
-        log.info(f"{part.name}: {budget_line(trials, s)}")
+        log.info(f"{part.name}: {budget.budget_line(trials, s)}")
         opened.append((part, study))
     return opened
 
@@ -153,62 +151,6 @@ def enqueue_grid(s: Settings, study: optuna.Study) -> None:
             study.enqueue_trial(combo)
 
 
-def budget_line(trials: Sequence[FrozenTrial], s: Settings) -> str:
-    """Where a part stands, with counts that always add up."""
-    states = [t.state for t in trials]
-    done = sum(storage.counted(t) for t in trials)
-    failed = sum(t.state == TrialState.FAIL and storage.counted(t) for t in trials)
-    interrupted = states.count(TrialState.FAIL) - failed
-    goal = f"{s.n_trials} trials" + (f", or {s.min_complete} complete" if s.min_complete else "")
-    line = (
-        f"{done} done of {goal}: {states.count(TrialState.COMPLETE)} complete, "
-        f"{states.count(TrialState.PRUNED)} pruned, {failed} failed"
-    )
-    if states.count(TrialState.RUNNING):
-        line += f", {states.count(TrialState.RUNNING)} running"
-    if interrupted:
-        line += f" ({interrupted} interrupted, run again)"
-    return line
-
-
-def running_note(trials: Sequence[FrozenTrial], s: Settings) -> str | None:
-    """For a part left incomplete by running trials of other processes: where they run, and
-    when each one counts as gone (its last heartbeat plus ``tracking.stale_after``), after
-    which a re-run runs it again. None when no trial is running."""
-    running = [t for t in trials if t.state == TrialState.RUNNING]
-    if not running:
-        return None
-    where = []
-    for t in running:
-        host, pid, _ = t.user_attrs.get(storage.OWNER_ATTR, "?:?:?").rsplit(":", 2)
-        beat = t.user_attrs.get(storage.HEARTBEAT_ATTR, t.datetime_start.timestamp())
-        after = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(beat + lifecycle.stale_after()))
-        where.append(f"#{t.number} on {host.split('/')[0]} (pid {pid}), re-run after {after}")
-    done = sum(storage.counted(t) for t in trials)
-    return (
-        f"{done} done of {s.n_trials}, {len(running)} running: {'; '.join(where)} if it does "
-        "not finish (a re-run before then leaves it to its host)"
-    )
-
-
-def wants_more(trials: Sequence[FrozenTrial], s: Settings) -> bool:
-    """Whether a part needs another trial, counting the running ones as if they will count."""
-    running = sum(t.state == TrialState.RUNNING for t in trials)
-    if sum(storage.counted(t) for t in trials) + running >= s.n_trials:
-        return False
-    complete = sum(t.state == TrialState.COMPLETE for t in trials)
-    return not s.min_complete or complete + running < s.min_complete
-
-
-def complete(s: Settings, studies: Sequence[tuple[Part, optuna.Study]]) -> bool:
-    """Every part has spent its budget and no trial is running: nothing is left to do."""
-    for _, study in studies:
-        trials = study.get_trials(deepcopy=False)
-        if wants_more(trials, s) or any(t.state == TrialState.RUNNING for t in trials):
-            return False
-    return True
-
-
 def next_trial(s: Settings, study: optuna.Study, part: Part) -> optuna.Trial | None:
     """Count and ask under the study's lock: the budget holds across launchers, and the new
     trial's number (the count of trials so far, which only this lock's holder can change)
@@ -216,7 +158,7 @@ def next_trial(s: Settings, study: optuna.Study, part: Part) -> optuna.Trial | N
     with storage.lock(s.storage, study._storage, part.name):
         storage.fail_stale(study)
         trials = study.get_trials(deepcopy=False)
-        if not wants_more(trials, s):
+        if not budget.wants_more(trials, s):
             return None
         study.sampler = make_sampler(s, len(trials))
         with warnings.catch_warnings():  # our own loop beats for the trial (``storage.own``)
@@ -255,7 +197,7 @@ def work(tasks: Sequence[Task], worker: int) -> None:
             while (trial := next_trial(s, study, part)) is not None:
                 frozen = run_trial(study, trial, objective)
                 value = f" {frozen.value:.4f}" if frozen.value is not None else ""
-                where = budget_line(study.get_trials(deepcopy=False), s)
+                where = budget.budget_line(study.get_trials(deepcopy=False), s)
                 log.info(
                     f"[worker {worker}] {part.name.split(':', 1)[-1]} #{frozen.number} "
                     f"{frozen.state.name}{value}  |  {where}  |  best {best_text(study)}"
@@ -338,7 +280,7 @@ def run_workers(tasks: list[Task], workers: int) -> None:
 def unfinished(task: Task) -> bool:
     shared = storage.open_storage(task.s.storage)
     return any(
-        wants_more(open_study(task.s, part, task.max_epochs, shared).get_trials(), task.s)
+        budget.wants_more(open_study(task.s, part, task.max_epochs, shared).get_trials(), task.s)
         for part in task.s.parts()
     )
 
@@ -370,7 +312,9 @@ def run_studies(many: Sequence[Settings], workers: int, parent: str | None = Non
         tasks = [
             Task(r.s, r.parent_run_id, train.config(r.s.base_overrides).trainer.epochs)
             for r in ran
-            if any(wants_more(study.get_trials(deepcopy=False), r.s) for _, study in r.studies)
+            if any(
+                budget.wants_more(study.get_trials(deepcopy=False), r.s) for _, study in r.studies
+            )
         ]
         if tasks:  # a complete study spawns no worker (a warm report starts none)
             run_workers(tasks, workers)

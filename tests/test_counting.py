@@ -17,7 +17,7 @@ from optuna.trial import FrozenTrial, TrialState, create_trial
 
 from pipeline.tracking import lifecycle
 from pipeline.train import compose
-from sweeps import settings, storage, summary
+from sweeps import budget, settings, storage, summary
 from sweeps import study as st
 from sweeps.best import best_of, best_trial
 from sweeps.space import SweepError
@@ -53,11 +53,11 @@ def sweep_settings(tmp_path: Path, *overrides: str) -> settings.Settings:
 def test_the_budget_line_always_adds_up(tmp_path: Path) -> None:
     s = replace(sweep_settings(tmp_path), n_trials=9, min_complete=0)
     trials = [COMPLETE, COMPLETE, PRUNED, FAILED, INTERRUPTED, INTERRUPTED, RUNNING]
-    assert st.budget_line(trials, s) == (
+    assert budget.budget_line(trials, s) == (
         "4 done of 9 trials: 2 complete, 1 pruned, 1 failed, 1 running (2 interrupted, run again)"
     )
     s = replace(s, min_complete=3)
-    assert st.budget_line([COMPLETE, PRUNED], s) == (
+    assert budget.budget_line([COMPLETE, PRUNED], s) == (
         "2 done of 9 trials, or 3 complete: 1 complete, 1 pruned, 0 failed"
     )
 
@@ -80,7 +80,7 @@ def test_a_part_wants_more_until_its_budget_or_its_complete_trials(
     tmp_path: Path, trials: list, n_trials: int, min_complete: int, more: bool
 ) -> None:
     s = replace(sweep_settings(tmp_path), n_trials=n_trials, min_complete=min_complete)
-    assert st.wants_more(trials, s) is more
+    assert budget.wants_more(trials, s) is more
 
 
 def test_resume_keeps_the_settings_and_refuses_others(tmp_path: Path, caplog) -> None:
@@ -188,9 +188,9 @@ def test_a_trial_running_on_another_host_is_named_with_when_it_runs_again(
     beat = 1_800_000_000.0
     elsewhere = trial(TrialState.RUNNING, owner="host-b/boot/ns:4242:99", heartbeat=beat)
     elsewhere.number = 5
-    assert st.running_note([COMPLETE] * 5, s) is None
+    assert budget.running_note([COMPLETE] * 5, s) is None
     after = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(beat + 600))
-    assert st.running_note([*[COMPLETE] * 5, elsewhere], s) == (
+    assert budget.running_note([*[COMPLETE] * 5, elsewhere], s) == (
         f"5 done of 6, 1 running: #5 on host-b (pid 4242), re-run after {after} if it does "
         "not finish (a re-run before then leaves it to its host)"
     )
