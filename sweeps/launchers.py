@@ -102,10 +102,13 @@ def executor(launcher: Launcher) -> Any:
     return ex
 
 
-def _in_job(fn: Callable[..., Any], *args: Any) -> tuple[Any, str | None]:
-    """A submitit job: plain log lines (submitit keeps its output in the job's folder), a
-    signal (``scancel``, the end of its time) ends its records KILLED, as a Ctrl-C would, and
-    an error comes back as one line, as a pool's does: (result, None) or (None, error)."""
+def _in_job(launcher: Launcher, fn: Callable[..., Any], *args: Any) -> tuple[Any, str | None]:
+    """A submitit job: its launcher's settings (a job's BLAS threads), plain log lines
+    (submitit keeps its output in the job's folder), a signal (``scancel``, the end of its
+    time) that ends its records KILLED, as a Ctrl-C would, and an error back as one line, as
+    a pool's is: (result, None) or (None, error)."""
+    global _current
+    _current = launcher
     cli.worker_logging(None)
     try:
         with cli.interrupts():
@@ -121,7 +124,8 @@ def _failure(job: Any) -> str:
 
 def submit_all(launcher: Launcher, fn: Callable[..., Any], calls: Sequence[tuple]) -> list[Any]:
     """Submit ``fn(*call)`` for every call at once (on SLURM, one job array)."""
-    jobs = executor(launcher).map_array(_in_job, [fn] * len(calls), *zip(*calls))
+    n = len(calls)
+    jobs = executor(launcher).map_array(_in_job, [launcher] * n, [fn] * n, *zip(*calls))
     ids = ", ".join(j.job_id for j in jobs)
     log.info(f"{len(jobs)} {launcher.name} jobs ({ids}), their logs in {jobs[0].paths.folder}")
     return jobs
@@ -195,7 +199,7 @@ def _jobs(
         while todo or running:
             while todo and len(running) < workers:
                 i, call = todo.pop(0)
-                running[i] = ex.submit(_in_job, fn, *call)
+                running[i] = ex.submit(_in_job, launcher, fn, *call)
             for i, job in [(i, j) for i, j in running.items() if j.done()]:
                 del running[i]
                 try:
