@@ -199,7 +199,7 @@ RULES: list[Rule] = [
         lambda v: bool(v.strip()) and len(v) <= 500,
         "a non-empty experiment name of at most 500 characters (MLflow's limit)",
     ),
-    ("tracking.stale_after", lambda v: v >= 120, "seconds >= 120 (two heartbeats)"),
+    ("tracking.stale_after", lambda v: v >= 10, "seconds >= 10 (ten heartbeats)"),
 ]
 
 

@@ -16,13 +16,13 @@ from pipeline import cli
 from pipeline.config import CONF_DIR
 from pipeline.tracking import store
 from pipeline.train import training_overrides
-from sweeps import record, settings
+from sweeps import budget, launchers, record, settings
 from sweeps import study as st
 from sweeps.best import best_trial
 
 log = logging.getLogger(__name__)
 
-SWEEP_KEYS = {"n_trials", "min_complete", "workers", "study", "sweep", "hydra"}
+SWEEP_KEYS = {"n_trials", "min_complete", "workers", "study", "sweep", "launcher", "hydra"}
 
 
 @hydra.main(version_base=None, config_path=CONF_DIR, config_name="sweeps")
@@ -32,6 +32,7 @@ def main(cfg: DictConfig) -> None:
     def body() -> None:
         base = training_overrides(HydraConfig.get().overrides.task, SWEEP_KEYS)
         s = settings.settings_from(cfg, base)
+        launchers.configure(cfg.launcher)
         train_cfg = settings.check(s)  # every setting and every value of the space, first
         if train_cfg.tracking.enabled:  # and the store, before the study is touched
             store.open_experiment(train_cfg.tracking.uri, train_cfg.tracking.experiment)
@@ -40,6 +41,9 @@ def main(cfg: DictConfig) -> None:
         with record.study_run(s, studies, train_cfg) as parent:
             st.run_workers([st.Task(s, parent and parent.run_id, epochs)], s.workers)
         for part, study in studies:
+            note = budget.running_note(study.get_trials(deepcopy=False), s)
+            if note:
+                log.warning(f"{part.name}: the study is not complete: {note}")
             best = best_trial(study)
             found = (
                 f"{best.value:.4f} {best.params}" if best else "- (no trial completed and learned)"

@@ -1,5 +1,6 @@
 """Training runs by the dozen: reused when a FINISHED run holds the same computation, else
-trained in a pool of processes, each run a child of its group's parent run.
+trained by the command's launcher (``sweeps.launchers``: a pool of processes here, or
+submitit jobs), each run a child of its group's parent run.
 
 A job is a list of training overrides and the group it belongs to ("relu", "l2 scale=sum").
 Two runs are the same computation when their config hash (every training key), data digest
@@ -12,11 +13,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 import time
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
-from multiprocessing import get_context
 from typing import Any
 
 import numpy as np
@@ -28,6 +26,7 @@ from pipeline.tracking import store
 from pipeline.tracking.parents import ParentRun
 from pipeline.tracking.provenance import identity
 from pipeline.tracking.runs import find_finished, run_artifact
+from sweeps import launchers
 
 Key = tuple[str, int]  # (group, seed)
 # Runs that back a table rather than being looked at one by one (re-runs over seeds, the joint
@@ -140,42 +139,25 @@ def _pool(
 ) -> tuple[dict[Key, str], dict[Key, str]]:
     trained: dict[Key, str] = {}
     errors: dict[Key, str] = {}
-    threads = 1 if workers > 1 else None
+    threads = launchers.current().threads or (1 if workers > 1 else None)
     # longest first: networks with hidden layers before softmax regression
     order = sorted(todo, key=lambda k: (not configs[k].model.hidden, k))
+    calls = [(todo[k].overrides, todo[k].tags, threads, parents[k[0]], force) for k in order]
     start = time.monotonic()
-    with ProcessPoolExecutor(
-        workers,
-        mp_context=get_context("spawn"),
-        initializer=cli.pool_worker,
-        initargs=(os.getpid(), cli.job_log()),
-    ) as pool:
-        pending: dict[Future, Key] = {
-            pool.submit(_train, todo[k].overrides, todo[k].tags, threads, parents[k[0]], force): k
-            for k in order
-        }
-        try:
-            while pending:
-                finished, _ = wait(pending, return_when=FIRST_COMPLETED)
-                for future in finished:
-                    key = pending.pop(future)
-                    try:
-                        trained[key] = future.result()
-                        status = "done"
-                    except Exception as err:
-                        errors[key] = f"{type(err).__name__}: {err}"
-                        status = f"FAILED ({errors[key]})"
-                    elapsed = time.monotonic() - start
-                    n = len(trained) + len(errors)
-                    log.info(
-                        f"[{n}/{len(todo)}] {key[0]} seed {key[1]} {status}  {elapsed:.0f}s "
-                        f"elapsed, ~{elapsed / n * len(pending):.0f}s left"
-                    )
-        except KeyboardInterrupt:  # Ctrl-C reached the workers too; SIGTERM only us
-            pool.shutdown(wait=False, cancel_futures=True)
-            for process in list(pool._processes.values()):  # no public handle on them
-                process.terminate()  # each ends its run KILLED
-            raise
+    for i, run_id, error in launchers.completed(_train, calls, workers):
+        key = order[i]
+        if error is None:
+            trained[key] = run_id
+            status = "done"
+        else:
+            errors[key] = error
+            status = f"FAILED ({error})"
+        elapsed = time.monotonic() - start
+        n = len(trained) + len(errors)
+        log.info(
+            f"[{n}/{len(todo)}] {key[0]} seed {key[1]} {status}  {elapsed:.0f}s "
+            f"elapsed, ~{elapsed / n * (len(todo) - n):.0f}s left"
+        )
     return trained, errors
 
 

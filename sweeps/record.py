@@ -17,7 +17,7 @@ from pipeline.config import TrainConfig
 from pipeline.tracking.parents import ParentRun
 from pipeline.tracking.runs import end_status, is_outage
 from pipeline.tracking.store import StoreError, mask
-from sweeps import settings, storage, summary
+from sweeps import budget, settings, storage, summary
 from sweeps.best import best_of
 
 log = logging.getLogger(__name__)
@@ -56,11 +56,9 @@ def parent_run(
 def end_parent(s: settings.Settings, studies: list, parent: ParentRun, status: str) -> None:
     """Leave the parent (under the study's lock, like joining it); a study with nothing left
     to run ends it FINISHED, whoever else is still listed as its owner."""
-    from sweeps.study import complete
-
     part, first = studies[0]
     with storage.lock(s.storage, first._storage, part.name):
-        done = status == "FINISHED" and complete(s, studies)
+        done = status == "FINISHED" and budget.complete(s, studies)
         parent.end(status, complete=done)
 
 
@@ -113,11 +111,15 @@ def log_summary(parent: ParentRun, studies: list[tuple[settings.Part, optuna.Stu
     metrics = {f"n_{k.lower()}": float(v) for k, v in dict(counts).items()}
     best = best_of(studies)
     metric = (studies[0][1].metric_names or ["value"])[0]
+    tags = best_tags(parent, *best, metric) if best is not None else {}
     if best is not None:
         metrics["best_value"] = float(best[1].value)
-        parent.client.log_batch(
-            parent.run_id, tags=[RunTag(k, v) for k, v in best_tags(parent, *best, metric).items()]
-        )
+    reused = reused_line(parent, studies)
+    if reused:
+        note = tags.get("mlflow.note.content")
+        tags["mlflow.note.content"] = f"{note}\n\n{reused}" if note else reused
+    if tags:
+        parent.client.log_batch(parent.run_id, tags=[RunTag(k, v) for k, v in tags.items()])
     step = int(sum(counts.get(k, 0) for k in ("COMPLETE", "PRUNED", "FAIL")))
     now = int(time.time() * 1000)
     parent.client.log_batch(
@@ -126,6 +128,33 @@ def log_summary(parent: ParentRun, studies: list[tuple[settings.Part, optuna.Stu
     parent.client.set_tag(parent.run_id, SUMMARIZED, finished)
     for note in skipped:
         log.info(f"figure skipped: {note}")
+
+
+MAX_LINKS = 40  # a tag holds a few thousand characters; trials.csv lists every run
+
+
+def reused_line(parent: ParentRun, studies: list[tuple[settings.Part, optuna.Study]]) -> str:
+    """The trials whose run another study (or sweep) trained, as links in the parent's
+    description: the UI's tree shows a run under its one parent, so these are listed here."""
+    reused = [
+        (part, t)
+        for part, study in studies
+        for t in study.get_trials(deepcopy=False)
+        if t.user_attrs.get("reused") and t.user_attrs.get("mlflow_run_id")
+    ]
+    if not reused:
+        return ""
+    experiment_id = parent.client.get_run(parent.run_id).info.experiment_id
+    links = [
+        f"[{part.label + ' ' if part.label else ''}#{t.number}]"
+        f"(#/experiments/{experiment_id}/runs/{t.user_attrs['mlflow_run_id']})"
+        for part, t in reused[:MAX_LINKS]
+    ]
+    more = f" and {len(reused) - MAX_LINKS} more (trials.csv)" if len(reused) > MAX_LINKS else ""
+    return (
+        f"{len(reused)} trials reuse the run of the same computation made under another "
+        f"parent: {', '.join(links)}{more}"
+    )
 
 
 def best_tags(

@@ -21,7 +21,7 @@ from omegaconf.errors import OmegaConfBaseException
 from pipeline import data, train
 from pipeline.config import ConfigError, TrainConfig, to_config
 from pipeline.tracking.provenance import code_version
-from sweeps import space, storage
+from sweeps import launchers, space, storage
 from sweeps.original import Target
 from sweeps.space import SweepError
 
@@ -163,8 +163,9 @@ def compose_trial(s: Settings, values: dict[str, Any]) -> TrainConfig:
     cfg.trainer.progress = False  # one line per trial (see ``progress``), not one per epoch
     cfg.tracking.figures = False  # the UI draws a trial's curves from its metrics; the best
     cfg.tracking.model = False  # trials are retrained as whole runs, with their models
-    if s.workers > 1 and cfg.trainer.threads is None:
-        cfg.trainer.threads = 1  # two single-thread runs beat one two-thread run (bench)
+    if cfg.trainer.threads is None:  # a SLURM job's cores, else two single-thread runs beat
+        # one two-thread run (bench)
+        cfg.trainer.threads = launchers.current().threads or (1 if s.workers > 1 else None)
     return cfg
 
 

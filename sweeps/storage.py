@@ -25,7 +25,7 @@ from pipeline.tracking import lifecycle, store
 from sweeps import journal
 from sweeps.space import SweepError
 
-HEARTBEAT_ATTR = "heartbeat"  # journal storages; an RDB storage keeps Optuna's own heartbeat
+HEARTBEAT_ATTR = "heartbeat"  # every storage; an RDB storage also keeps Optuna's own heartbeat
 OWNER_ATTR = "owner"
 
 
@@ -73,7 +73,7 @@ def open_storage(url: str) -> optuna.storages.BaseStorage:
             return optuna.storages.RDBStorage(
                 url,
                 engine_kwargs={"connect_args": {"connect_timeout": 10}} if not path else {},
-                heartbeat_interval=int(lifecycle.HEARTBEAT_SECONDS),
+                heartbeat_interval=max(1, int(lifecycle.heartbeat_seconds())),
                 grace_period=int(lifecycle.stale_after()),
             )
     except Exception as err:
@@ -109,11 +109,10 @@ def own(study: optuna.Study, trial: optuna.Trial) -> None:
     storage, trial_id = study._storage, trial._trial_id
     trial.set_user_attr(OWNER_ATTR, lifecycle.me())
 
-    def beat() -> None:
-        if isinstance(storage, optuna.storages.JournalStorage):
-            storage.set_trial_user_attr(trial_id, HEARTBEAT_ATTR, time.time())
-        else:  # RDB: Optuna's own heartbeat, which fail_stale_trials reads
-            storage.record_heartbeat(trial_id)
+    def beat() -> None:  # the attribute tells other hosts when the trial counts as gone
+        storage.set_trial_user_attr(trial_id, HEARTBEAT_ATTR, time.time())
+        if not isinstance(storage, optuna.storages.JournalStorage):
+            storage.record_heartbeat(trial_id)  # RDB: Optuna's own, which fail_stale_trials reads
 
     beat()
     lifecycle.HEARTBEAT.add(f"trial {trial_id}", beat)

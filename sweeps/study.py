@@ -29,7 +29,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from pipeline import cli, train
 from pipeline.tracking.store import StoreError, mask
-from sweeps import space, storage
+from sweeps import budget, launchers, space, storage
 from sweeps.best import best_trial
 from sweeps.objective import DistancePruner, Objective, run_trial
 from sweeps.settings import Part, Settings, compose_trial, differences, fingerprint
@@ -126,7 +126,7 @@ def resume(s: Settings, max_epochs: int) -> list[tuple[Part, optuna.Study]]:
             if s.sampler == "grid":
                 enqueue_grid(s, study)
         trials = study.get_trials(deepcopy=False)
-        log.info(f"{part.name}: {budget_line(trials, s)}")
+        log.info(f"{part.name}: {budget.budget_line(trials, s)}")
         opened.append((part, study))
     return opened
 
@@ -151,42 +151,6 @@ def enqueue_grid(s: Settings, study: optuna.Study) -> None:
             study.enqueue_trial(combo)
 
 
-def budget_line(trials: Sequence[FrozenTrial], s: Settings) -> str:
-    """Where a part stands, with counts that always add up."""
-    states = [t.state for t in trials]
-    done = sum(storage.counted(t) for t in trials)
-    failed = sum(t.state == TrialState.FAIL and storage.counted(t) for t in trials)
-    interrupted = states.count(TrialState.FAIL) - failed
-    goal = f"{s.n_trials} trials" + (f", or {s.min_complete} complete" if s.min_complete else "")
-    line = (
-        f"{done} done of {goal}: {states.count(TrialState.COMPLETE)} complete, "
-        f"{states.count(TrialState.PRUNED)} pruned, {failed} failed"
-    )
-    if states.count(TrialState.RUNNING):
-        line += f", {states.count(TrialState.RUNNING)} running"
-    if interrupted:
-        line += f" ({interrupted} interrupted, run again)"
-    return line
-
-
-def wants_more(trials: Sequence[FrozenTrial], s: Settings) -> bool:
-    """Whether a part needs another trial, counting the running ones as if they will count."""
-    running = sum(t.state == TrialState.RUNNING for t in trials)
-    if sum(storage.counted(t) for t in trials) + running >= s.n_trials:
-        return False
-    complete = sum(t.state == TrialState.COMPLETE for t in trials)
-    return not s.min_complete or complete + running < s.min_complete
-
-
-def complete(s: Settings, studies: Sequence[tuple[Part, optuna.Study]]) -> bool:
-    """Every part has spent its budget and no trial is running: nothing is left to do."""
-    for _, study in studies:
-        trials = study.get_trials(deepcopy=False)
-        if wants_more(trials, s) or any(t.state == TrialState.RUNNING for t in trials):
-            return False
-    return True
-
-
 def next_trial(s: Settings, study: optuna.Study, part: Part) -> optuna.Trial | None:
     """Count and ask under the study's lock: the budget holds across launchers, and the new
     trial's number (the count of trials so far, which only this lock's holder can change)
@@ -194,10 +158,12 @@ def next_trial(s: Settings, study: optuna.Study, part: Part) -> optuna.Trial | N
     with storage.lock(s.storage, study._storage, part.name):
         storage.fail_stale(study)
         trials = study.get_trials(deepcopy=False)
-        if not wants_more(trials, s):
+        if not budget.wants_more(trials, s):
             return None
         study.sampler = make_sampler(s, len(trials))
-        trial = study.ask()
+        with warnings.catch_warnings():  # our own loop beats for the trial (``storage.own``)
+            warnings.filterwarnings("ignore", "Heartbeat of storage is supposed to be used")
+            trial = study.ask()
         try:
             storage.own(study, trial)
         except BaseException:  # interrupted before it began: it runs again
@@ -231,7 +197,7 @@ def work(tasks: Sequence[Task], worker: int) -> None:
             while (trial := next_trial(s, study, part)) is not None:
                 frozen = run_trial(study, trial, objective)
                 value = f" {s.objective} {frozen.value:.4f}" if frozen.value is not None else ""
-                where = budget_line(study.get_trials(deepcopy=False), s)
+                where = budget.budget_line(study.get_trials(deepcopy=False), s)
                 log.info(
                     f"[worker {worker}] {part.name.split(':', 1)[-1]} #{frozen.number} "
                     f"{frozen.state.name}{value}  |  {where}  |  best {best_text(study)}"
@@ -259,10 +225,26 @@ def _worker(tasks: list[Task], worker: int, parent_pid: int, log_file: str | Non
         sys.exit(f"error: [worker {worker}] {mask(str(err))}")
 
 
+def _job(tasks: list[Task], worker: int) -> str | None:
+    """A submitit job's share of the studies: None, or what stopped it in one line."""
+    try:
+        work(tasks, worker)
+    except cli.ONE_LINE_ERRORS as err:
+        return f"[worker {worker}] {mask(str(err))}"
+    return None
+
+
 def run_workers(tasks: list[Task], workers: int) -> None:
-    """Run the studies here (one worker) or in ``workers`` spawned processes that go through
-    them in order; budgets are shared through the storage, so the split needs no planning and
-    no worker idles while another finishes a study."""
+    """Run the studies here (one worker), in ``workers`` spawned processes, or in ``workers``
+    jobs of the command's launcher, that go through them in order; budgets are shared through
+    the storage, so the split needs no planning and no worker idles while another finishes a
+    study."""
+    launcher = launchers.current()
+    if launcher.name != "local":
+        errors = launchers.run_all(launcher, _job, [(tasks, i) for i in range(workers)])
+        if errors:
+            raise cli.WorkFailed("; ".join(errors))
+        return
     if workers == 1:
         work(tasks, 0)
         return
@@ -304,7 +286,7 @@ def run_workers(tasks: list[Task], workers: int) -> None:
 def unfinished(task: Task) -> bool:
     shared = storage.open_storage(task.s.storage)
     return any(
-        wants_more(open_study(task.s, part, task.max_epochs, shared).get_trials(), task.s)
+        budget.wants_more(open_study(task.s, part, task.max_epochs, shared).get_trials(), task.s)
         for part in task.s.parts()
     )
 
@@ -336,7 +318,9 @@ def run_studies(many: Sequence[Settings], workers: int, parent: str | None = Non
         tasks = [
             Task(r.s, r.parent_run_id, train.config(r.s.base_overrides).trainer.epochs)
             for r in ran
-            if any(wants_more(study.get_trials(deepcopy=False), r.s) for _, study in r.studies)
+            if any(
+                budget.wants_more(study.get_trials(deepcopy=False), r.s) for _, study in r.studies
+            )
         ]
         if tasks:  # a complete study spawns no worker (a warm report starts none)
             run_workers(tasks, workers)

@@ -42,6 +42,7 @@ class TuningSchema:
     min_complete: int = 6  # per experiment: complete trials (never-learned ones count, never win)
     trials: int = 20  # per experiment, at most
     pruner: str = "median"
+    storage: str | None = None  # null: the journal beside the MLflow store (study.storage)
 
 
 def options(cfg: Any) -> TuningSchema:
@@ -90,6 +91,7 @@ def study_settings(
             f"workers={workers}",
             f"study.pruner={o.pruner}",
             f"study.name={o.sweep}-{key}",
+            *([f"study.storage={o.storage}"] if o.storage else []),
             *base,
         ],
         config_name="sweeps",

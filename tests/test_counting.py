@@ -4,6 +4,7 @@ never-learned trial."""
 
 from __future__ import annotations
 
+import time
 import warnings
 from dataclasses import replace
 from pathlib import Path
@@ -16,7 +17,7 @@ from optuna.trial import FrozenTrial, TrialState, create_trial
 
 from pipeline.tracking import lifecycle
 from pipeline.train import compose
-from sweeps import settings, storage, summary
+from sweeps import budget, settings, storage, summary
 from sweeps import study as st
 from sweeps.best import best_of, best_trial
 from sweeps.space import SweepError
@@ -52,11 +53,11 @@ def sweep_settings(tmp_path: Path, *overrides: str) -> settings.Settings:
 def test_the_budget_line_always_adds_up(tmp_path: Path) -> None:
     s = replace(sweep_settings(tmp_path), n_trials=9, min_complete=0)
     trials = [COMPLETE, COMPLETE, PRUNED, FAILED, INTERRUPTED, INTERRUPTED, RUNNING]
-    assert st.budget_line(trials, s) == (
+    assert budget.budget_line(trials, s) == (
         "4 done of 9 trials: 2 complete, 1 pruned, 1 failed, 1 running (2 interrupted, run again)"
     )
     s = replace(s, min_complete=3)
-    assert st.budget_line([COMPLETE, PRUNED], s) == (
+    assert budget.budget_line([COMPLETE, PRUNED], s) == (
         "2 done of 9 trials, or 3 complete: 1 complete, 1 pruned, 0 failed"
     )
 
@@ -79,7 +80,7 @@ def test_a_part_wants_more_until_its_budget_or_its_complete_trials(
     tmp_path: Path, trials: list, n_trials: int, min_complete: int, more: bool
 ) -> None:
     s = replace(sweep_settings(tmp_path), n_trials=n_trials, min_complete=min_complete)
-    assert st.wants_more(trials, s) is more
+    assert budget.wants_more(trials, s) is more
 
 
 def test_resume_keeps_the_settings_and_refuses_others(tmp_path: Path, caplog) -> None:
@@ -176,6 +177,34 @@ def test_two_launchers_asking_in_turn_draw_what_one_launcher_would(tmp_path: Pat
     assert len(set(two)) == 6
     one = replace(s, storage=f"journal:{tmp_path}/one.journal")
     assert draws(one, 1) == two
+
+
+def test_a_trial_running_on_another_host_is_named_with_when_it_runs_again(
+    tmp_path: Path, monkeypatch
+) -> None:
+    # the audit: a re-run while a dead host's trial was within its timeout exited 0, silent
+    monkeypatch.setenv(lifecycle.STALE_AFTER_ENV, "600")
+    s = replace(sweep_settings(tmp_path), n_trials=6, min_complete=0)
+    beat = 1_800_000_000.0
+    elsewhere = trial(TrialState.RUNNING, owner="host-b/boot/ns:4242:99", heartbeat=beat)
+    elsewhere.number = 5
+    assert budget.running_note([COMPLETE] * 5, s) is None
+    after = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(beat + 600))
+    assert budget.running_note([*[COMPLETE] * 5, elsewhere], s) == (
+        f"5 done of 6, 1 running: #5 on host-b (pid 4242), re-run after {after} if it does "
+        "not finish (a re-run before then leaves it to its host)"
+    )
+
+
+def test_asking_on_a_heartbeat_storage_is_silent(tmp_path: Path) -> None:
+    # Optuna warned once per trial on PostgreSQL: its heartbeat is ours (``storage.own``)
+    s = sweep_settings(tmp_path, "n_trials=1", f"study.storage=sqlite:///{tmp_path}/o.db")
+    [(part, study)] = st.resume(s, 3)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        trial = st.next_trial(s, study, part)
+    storage.disown(trial)
+    assert not [w for w in caught if "Heartbeat" in str(w.message)]
 
 
 def test_a_grid_larger_than_the_budget_is_a_seeded_sample_enqueued_once(tmp_path: Path) -> None:

@@ -12,6 +12,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import optuna
@@ -220,6 +221,70 @@ def test_two_launchers_share_one_budget_and_one_parent_run(tmp_path: Path) -> No
         t.user_attrs["mlflow_run_id"] for t in trials
     )
     assert {c.data.tags["mlflow.parentRunId"] for c in children} == {parents[0].info.run_id}
+
+
+UTS = subprocess.run(["unshare", "--uts", "true"], capture_output=True).returncode == 0
+
+
+@pytest.mark.slow  # 60-95 s on 2 shared cores: a server, two launchers, a 10 s timeout
+@pytest.mark.skipif(not UTS, reason="needs unshare --uts (root) for host names of their own")
+def test_launchers_on_two_hosts_one_killed_the_other_finishes_the_study(
+    tmp_path: Path, mlflow_server, monkeypatch
+) -> None:
+    """Two machines (UTS namespaces: host-a, host-b) on one study storage and one MLflow
+    server: host-a's launcher dies in a trial; host-b fails that trial once its heartbeat is
+    older than the timeout, runs it again and ends the shared parent FINISHED."""
+    args = sweep_args(tmp_path, "n_trials=6", "study.pruner=none", "trainer.stopping=none")
+    args += ["trainer.epochs=40", "tracking.stale_after=10"]
+    cmd = [*command("sweeps", tmp_path, *args), f"tracking.uri={mlflow_server.url}"]
+
+    def on(host: str) -> subprocess.Popen:  # the shell execs the launcher: one pid
+        return start(["unshare", "--uts", "sh", "-c", f'hostname {host} && exec "$@"', "-", *cmd])
+
+    a, b = on("host-a"), on("host-b")
+
+    def of(host: str) -> list:
+        return [t for t in trials_of(tmp_path) if t.user_attrs.get("owner", "").startswith(host)]
+
+    def a_in_training() -> bool:
+        return any(
+            t.state == TrialState.RUNNING and 1 <= len(t.intermediate_values) < 30
+            for t in of("host-a/")
+        )
+
+    def kill_a_freeze_b() -> None:  # host-b must not spend the budget before host-a is stale
+        a.kill()
+        os.kill(b.pid, signal.SIGSTOP)
+
+    act_when(a, a_in_training, kill_a_freeze_b)
+    a.communicate(timeout=60)
+    (dead,) = [t for t in of("host-a/") if t.state == TrialState.RUNNING]
+    stale = lifecycle.stale_after
+    monkeypatch.setenv(lifecycle.STALE_AFTER_ENV, "10")  # this process judges as the hosts do
+    wait_for(lambda: stale() < time.time() - dead.user_attrs["heartbeat"], "host-a gone stale")
+    os.kill(b.pid, signal.SIGCONT)
+    out, err = b.communicate(timeout=600)
+    assert b.returncode == 0, err
+    if study_of(tmp_path).trials[dead.number].state == TrialState.RUNNING:
+        # host-b had asked for its last trial before host-a's went stale: it says so, and a
+        # re-run there finishes the study
+        assert f"1 running: #{dead.number} on host-a (pid {a.pid}), re-run after" in out
+        rerun = on("host-b")
+        _, err = rerun.communicate(timeout=600)
+        assert rerun.returncode == 0, err
+    trials = study_of(tmp_path).trials
+    counted = [t for t in trials if storage.counted(t)]
+    assert len(counted) == 6 and len({tuple(sorted(t.params.items())) for t in counted}) == 6
+    assert [t.number for t in trials if not storage.counted(t)] == [dead.number]
+    assert "interrupted" in study_of(tmp_path).trials[dead.number].user_attrs
+    client, experiment_id = store.open_experiment(mlflow_server.url, "mnist-mlp")  # ends stale
+    found = client.search_runs([experiment_id])
+    (parent,) = [r for r in found if r.data.tags["kind"] == "study"]
+    assert parent.info.status == "FINISHED"
+    assert "RUNNING" not in {r.info.status for r in found}
+    assert {r.data.tags.get("mlflow.parentRunId") for r in found if r is not parent} == {
+        parent.info.run_id
+    }
 
 
 def test_a_named_study_refuses_to_resume_with_other_settings(tmp_path: Path) -> None:

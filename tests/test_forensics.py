@@ -247,3 +247,12 @@ def test_the_joint_winner_is_the_implementation_whose_worst_row_is_closest() -> 
     alone = joint.alone(rows, screened).set_index("experiment")
     assert alone.loc["4 Momentum (tanh)", "its best implementation"].startswith("init as it stands")
     assert alone.loc["4 Momentum (tanh)", "its distance"] == 0
+
+
+def test_the_tuning_study_lives_in_report_tuning_storage() -> None:
+    # on a cluster the report's jobs share a PostgreSQL storage, not a checkout's journal
+    url = "postgresql+psycopg://sweeper@db-host/optuna"
+    shared = tuning.study_settings([], tuning.options({"storage": url}), 2, ["relu"])
+    assert shared.storage == url
+    local = tuning.study_settings([], tuning.options({}), 2, ["relu"])
+    assert local.storage.startswith("journal:") and local.name == shared.name

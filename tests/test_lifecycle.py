@@ -160,8 +160,11 @@ def test_stale_after_is_one_timeout_for_runs_trials_and_optunas_grace_period(
     assert lifecycle.is_stale(["elsewhere/x:1:2"], now - 3601, now)
     rdb = storage.open_storage(f"sqlite:///{tmp_path}/optuna.db")
     assert getattr(rdb, "_backend", rdb).grace_period == 3600  # Optuna's failed-trial rule
+    assert lifecycle.heartbeat_seconds() == 60.0
+    monkeypatch.setenv(lifecycle.STALE_AFTER_ENV, "20")  # a short timeout beats more often
+    assert lifecycle.heartbeat_seconds() == 2.0
     StaleAfter().on_job_start(OmegaConf.create({"tracking": {"stale_after": "soon"}}))
-    assert lifecycle.stale_after() == 3600.0  # a bad value is the config's one-line error
+    assert lifecycle.stale_after() == 20.0  # a bad value is the config's one-line error
 
 
 def test_an_owner_is_split_from_the_right(monkeypatch) -> None:

@@ -263,3 +263,29 @@ def test_the_report_code_is_every_sweep_source() -> None:
     assert "report/__main__.py" in {
         p.relative_to(ROOT / "sweeps").as_posix() for p in (ROOT / "sweeps").rglob("*.py")
     }
+
+
+def test_a_study_parent_links_the_trials_whose_run_another_study_made(store: str) -> None:
+    # the audit: a second study's parent showed 8 of its 18 trials (the rest reused runs that
+    # hang under the first study's parent)
+    import optuna
+    from optuna.trial import create_trial
+
+    from pipeline.tracking.parents import ParentRun
+    from sweeps import record
+    from sweeps.settings import Part
+
+    study = optuna.create_study()
+    for run_id, reused in (("aaa", True), ("bbb", False), ("ccc", True)):
+        attrs = {"mlflow_run_id": run_id, **({"reused": True} if reused else {})}
+        study.add_trial(create_trial(value=0.5, user_attrs=attrs))
+    parent = ParentRun(store, "reuse", "study", {}, export=False)
+    experiment = parent.client.get_run(parent.run_id).info.experiment_id
+    line = record.reused_line(parent, [(Part("s:model.activation=relu", {"a": "relu"}), study)])
+    parent.end()
+    assert line == (
+        "2 trials reuse the run of the same computation made under another parent: "
+        f"[relu #0](#/experiments/{experiment}/runs/aaa), "
+        f"[relu #2](#/experiments/{experiment}/runs/ccc)"
+    )
+    assert record.reused_line(parent, [(Part("s", {}), optuna.create_study())]) == ""

@@ -3,7 +3,8 @@
 A run (MLflow) or a trial (Optuna) is RUNNING only while a process owns it. Its owners are
 written on it as ``host:pid:start`` (``host`` includes the boot id and the PID namespace,
 ``start`` is the process's start time, so a recycled pid is never mistaken for the owner), and
-a heartbeat time is refreshed every ``HEARTBEAT_SECONDS``. A record is stale, and the next
+a heartbeat time is refreshed every ``heartbeat_seconds()`` (60 s, or a tenth of a shorter
+timeout, so a live record always beats several times within it). A record is stale, and the next
 command that opens the store ends it, when none of its owners lives: on this machine that is
 known at once from ``/proc``; for an owner on another machine, when its heartbeat is older
 than ``stale_after()`` seconds (``tracking.stale_after``, exported to every worker and job as
@@ -58,6 +59,11 @@ def _start_time(pid: int) -> str | None:
 def stale_after() -> float:
     """Seconds without a heartbeat after which another machine's record is stale."""
     return float(os.environ.get(STALE_AFTER_ENV) or DEFAULT_STALE_AFTER)
+
+
+def heartbeat_seconds() -> float:
+    """How often a live record beats: ``HEARTBEAT_SECONDS``, or a tenth of a shorter timeout."""
+    return min(HEARTBEAT_SECONDS, stale_after() / 10)
 
 
 def set_stale_after(seconds: float) -> None:
@@ -119,7 +125,7 @@ def living(tags: dict[str, str], now: float | None = None) -> list[str]:
 
 
 class Heartbeat:
-    """One daemon thread per process calling every registered beat each ``HEARTBEAT_SECONDS``.
+    """One daemon thread per process calling every registered beat each ``heartbeat_seconds()``.
 
     A beat that fails (a store that is down) is skipped: its record will be judged by its
     owner's pid on this machine, or end stale elsewhere, which is the truth either way.
@@ -143,7 +149,7 @@ class Heartbeat:
 
     def _run(self) -> None:
         while True:
-            time.sleep(HEARTBEAT_SECONDS)
+            time.sleep(heartbeat_seconds())
             with self._lock:
                 beats = list(self._beats.values())
             for beat in beats:

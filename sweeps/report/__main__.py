@@ -26,6 +26,7 @@ from pipeline.config import CONF_DIR, ROOT
 from pipeline.tracking import store
 from pipeline.tracking.parents import ParentRun
 from pipeline.tracking.runs import find_finished
+from sweeps import launchers
 from sweeps.report import document, plan, publish
 from sweeps.report.context import Context, gather
 from sweeps.report.sections import SECTIONS
@@ -34,7 +35,7 @@ from verify import COUNT_LINE, Verdict, verify
 log = logging.getLogger(__name__)
 
 TITLE = "Multi-layer neural network for MNIST: the report reproduced and explained"
-REPORT_KEYS = {"report", "hydra"}
+REPORT_KEYS = {"report", "launcher", "hydra"}
 
 
 def write(ctx: Context, folder: Path) -> Verdict:
@@ -113,6 +114,7 @@ def main(cfg: DictConfig) -> None:
 
     def body() -> None:
         base = train.training_overrides(HydraConfig.get().overrides.task, REPORT_KEYS)
+        launchers.configure(cfg.launcher)
         p = plan.plan(cfg, base)  # every setting checked, every config composed, first
         staging = publish.staging(p.out)
         try:
