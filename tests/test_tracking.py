@@ -218,7 +218,7 @@ def test_a_tracker_records_everything_and_ends_finished(store: str, monkeypatch)
     )  # fmt: skip
     assert run.data.metrics == {
         "best_epoch": 2, "stopped_epoch": 3, "best_val_loss": 0.75, "best_val_accuracy": 0.875,
-        "train_seconds": 4.0, "test_loss": 0.5, "test_accuracy": 0.8125,
+        "train_seconds": 4.0, "test_loss": 0.5, "test_accuracy": 0.8125, "test_accuracy_pct": 81.25,
         "train_loss": 0.5, "train_accuracy": 0.8, "val_loss": 1.0, "val_accuracy": 0.75,
     }  # fmt: skip
     steps = client.get_metric_history(run_id, "val_loss")
