@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import signal
+import statistics
 import subprocess
 import sys
 import time
@@ -148,6 +149,47 @@ def test_multirun_is_one_parent_with_children(store: str, tmp_path, launcher: st
     assert {r.info.status for r in all_runs} == {"FINISHED"}
     for job in ("0", "1"):  # Hydra's job log holds the run's lines
         assert "test accuracy" in (tmp_path / job / "train.log").read_text()
+
+
+def test_a_multirun_labels_its_jobs_and_sums_them_up(store: str, tmp_path) -> None:
+    """Jobs side by side: each line names its job, the parent run is named after what the
+    multirun sweeps, and the end gives the mean ± sd over each configuration's seeds; the
+    joblib launcher's settings line is gone (its list of jobs stays)."""
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pipeline.train",
+            "-m",
+            "experiment=sigmoid,relu",
+            "trainer.seed=0,1",
+            "trainer.epochs=1",
+            f"tracking.uri={store}",
+            f"hydra.sweep.dir={tmp_path}",
+            *SMALL[:2],  # with progress: the epoch lines
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert "Joblib.Parallel(" not in out.stdout and "#3 : experiment=relu" in out.stdout
+    for n, label in enumerate(["sigmoid seed=0", "sigmoid seed=1", "relu seed=0", "relu seed=1"]):
+        mine = [line for line in lines if line.startswith(f"[#{n} {label}] ")]
+        assert [line.split()[3] for line in mine[:2]] == ["epoch", "test"], mine
+    all_runs = runs(store)
+    (parent,) = [r for r in all_runs if r.data.tags.get("kind") == "multirun"]
+    assert parent.info.run_name == "multirun experiment=sigmoid,relu seed=0,1"
+    children = [r for r in all_runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
+    summary = lines[lines.index("test accuracy over the jobs of each configuration (mean ± sd):") :]
+    for preset in ("sigmoid", "relu"):
+        accuracies = [
+            r.data.metrics["test_accuracy"] for r in children if r.data.tags["preset"] == preset
+        ]
+        mean, sd = statistics.mean(accuracies), statistics.stdev(accuracies)
+        assert f"  {preset:<7}  {mean:.2%} ± {sd:.2%}  (2 jobs)" in summary
 
 
 # In-process records of a scripted result: what a run holds and how it ends, in about a second.
