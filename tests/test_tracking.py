@@ -240,6 +240,13 @@ def record(store: str, result: Result, tags: dict | None = None, **tracking) -> 
     return tracker.run_id
 
 
+def test_system_metrics_follow_mlflow_s_own_switch(store: str, monkeypatch) -> None:
+    monkeypatch.setenv("MLFLOW_ENABLE_SYSTEM_METRICS_LOGGING", "false")
+    run = MlflowClient(store).get_run(record(store, scripted_result()))
+    assert not [k for k in run.data.metrics if k.startswith("system/")]
+    assert "test_accuracy" in run.data.metrics
+
+
 def test_a_tracker_records_everything_and_ends_finished(store: str, monkeypatch) -> None:
     monkeypatch.setenv(PARENT_RUN_ENV, "parent-of-all")
     run_id = record(store, scripted_result(), {"preset": "tiny"})
@@ -258,7 +265,9 @@ def test_a_tracker_records_everything_and_ends_finished(store: str, monkeypatch)
     assert (tags["stop_reason"], tags["learned"], tags["outcome"]) == (
         "early stopping", "true", "complete",
     )  # fmt: skip
-    assert run.data.metrics == {
+    system = {k for k in run.data.metrics if k.startswith("system/")}  # MLflow's, at the end
+    assert {"system/cpu_utilization_percentage", "system/system_memory_usage_megabytes"} <= system
+    assert {k: v for k, v in run.data.metrics.items() if k not in system} == {
         "best_epoch": 2, "stopped_epoch": 3, "best_val_loss": 0.75, "best_val_accuracy": 0.875,
         "train_seconds": 4.0, "test_loss": 0.5, "test_accuracy": 0.8125, "test_accuracy_pct": 81.25,
         "train_loss": 0.5, "train_accuracy": 0.8, "val_loss": 1.0, "val_accuracy": 0.75,
@@ -332,7 +341,8 @@ def test_how_a_run_ends_follows_the_exception(store: str, error, status: str) ->
         raise error
     run = MlflowClient(store).get_run(tracker.run_id)
     assert run.info.status == status
-    assert run.data.metrics == {"val_loss": 0.5}  # the epochs before the end are kept
+    own = {k: v for k, v in run.data.metrics.items() if not k.startswith("system/")}
+    assert own == {"val_loss": 0.5}  # the epochs before the end are kept
     assert ("error" in run.data.tags) == (status == "FAILED")
     if status == "FAILED":
         assert run.data.tags["error"] == "RuntimeError: boom"
