@@ -129,7 +129,8 @@ def test_the_links_of_make_ui_open_on_the_report_s_experiments(
     page.goto(urls["all runs"])  # 110 trials came later: the six groups are still on page one
     for group in PRESETS:
         page.get_by_text(f"Group: {group}", exact=True).first.wait_for(timeout=60_000)
-    page.get_by_text("Additional runs").first.wait_for(timeout=30_000)  # the rest, one row
+    page.get_by_text("Additional runs").first.wait_for(timeout=30_000)  # the rest, open
+    page.get_by_role("link", name="sweep-trial-0", exact=True).first.wait_for(timeout=30_000)
     page.screenshot(path=SCREENSHOTS / "mlflow-all-runs.png", full_page=False)
 
     page.goto(urls["grouped charts"])

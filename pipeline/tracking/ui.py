@@ -86,7 +86,8 @@ VIEWS: dict[str, tuple[str, dict[str, Any]]] = {
     ),
     # every run, oldest first: the report's experiments are what it trains first; newest first
     # the first page (100 runs) held a study's trials and no group. Grouped, the six groups
-    # are rows of the first page, and everything else sits under "Additional runs".
+    # are rows of the first page, and everything else follows under "Additional runs", open
+    # (MLflow names that group after the grouping key; before any report it holds every run).
     "all": (
         "Every run, the report's experiments first",
         {
@@ -95,7 +96,7 @@ VIEWS: dict[str, tuple[str, dict[str, Any]]] = {
             "orderByAsc": True,
             "selectedColumns": [f"metrics.`{m}`" for m in COMPARED],
             "groupBy": _grouped("report.experiment"),
-            "groupsExpanded": {},
+            "groupsExpanded": {"tag.report.experiment": True},
         },
     ),
     "charts": (
