@@ -153,6 +153,8 @@ def main(argv: list[str] | None = None) -> None:
     base = f"http://{args.host}:{args.port}"
     for what, url in links(base, experiment_id).items():
         print(f"{what:>15}: {url}")
+    print("The first and last show the report's experiments (make reproduce-report); before a")
+    print("report, 'all runs' lists every run.")
     print(
         "If the sidebar ever shows GenAI, click 'Model training' once: the browser keeps it.",
         flush=True,
