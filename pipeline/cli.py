@@ -181,6 +181,14 @@ def die_with_parent(parent_pid: int) -> None:
         os.kill(os.getpid(), signal.SIGTERM)
 
 
+class QuietLauncher(logging.Filter):
+    """A logging filter (``conf/hydra/hydra_logging``): the joblib launcher's banner (every
+    setting of ``joblib.Parallel``, none set by a user) is dropped; the jobs' list stays."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("Joblib.Parallel(")
+
+
 class MaskSecrets(Callback):
     """Hydra callback: the config, overrides and Hydra settings it saves for each job (and for
     a multirun) hold URLs with their password masked, like every other output."""

@@ -1,13 +1,15 @@
 """Compare runs from the terminal, as ``dvc exp show`` and ``dvc exp diff`` do for DVC.
 
     python -m pipeline.runs list [--preset relu] [--tag KEY=VALUE ...] [--each] [--csv]
-    python -m pipeline.runs diff RUN_A RUN_B
+    python -m pipeline.runs diff RUN_A RUN_B     (runs, or groups: their parent runs)
 
 ``list`` shows an experiment's finished training runs (sweep trials only with ``--tag
 kind=trial``), one row per configuration: the parameters in which the rows differ, how many seeds
 it has and their final metrics as mean ± sd; ``--each`` gives one row per run, with its id.
 ``diff`` shows what differs between two runs: the resolved config each ran with, the core's code
-version, the git commit, the data digest, and the final metrics (with B - A). The store is the
+version, the git commit, the data digest, and the final metrics (with B - A). Either may be a
+group's parent run (a report's experiment, a multirun, a study): its finished runs' configs
+(the seeds joined), and their metrics as mean ± sd, B - A of the means. The store is the
 project's (``$MLFLOW_TRACKING_URI``, else ``mlruns/mlflow.db``) unless ``--uri`` names another.
 """
 
@@ -138,31 +140,75 @@ def parse_tag(text: str) -> tuple[str, str]:
     return key, value
 
 
-def described(client: Any, run_id: str) -> tuple[str, dict[str, dict[str, Any]]]:
-    """A run's name, and its resolved config (its config.yaml, read as written, so a run of
-    older code with other keys still compares), provenance and final metrics."""
+def members(client: Any, run_id: str) -> tuple[Any, list[Any]]:
+    """A run and the training runs it stands for: itself, or, for a group's parent run (a
+    report's experiment, a multirun, a study), its FINISHED children."""
     from mlflow.exceptions import MlflowException
-
-    from pipeline.tracking.runs import run_artifact
 
     try:
         run = client.get_run(run_id)
     except MlflowException:
         raise RunsError(f"no run {run_id!r} in {store.mask(client.tracking_uri)}") from None
+    if "config_hash" in run.data.tags and run.data.tags.get("kind") != "group":
+        return run, [run]
+    children = client.search_runs(
+        [run.info.experiment_id],
+        f"tags.mlflow.parentRunId = '{run_id}' and attributes.status = 'FINISHED'",
+        max_results=1000,
+        order_by=["attributes.start_time ASC"],
+    )
+    children = [c for c in children if "config_hash" in c.data.tags]
+    if not children:
+        raise RunsError(f"run {run_id!r} is neither a training run nor the parent of finished ones")
+    return run, children
+
+
+def config_of(client: Any, run: Any) -> dict[str, str]:
+    """A run's resolved config (its config.yaml, read as written, so a run of older code with
+    other keys still compares); a pruned trial keeps no artifacts: its parameters."""
+    from mlflow.exceptions import MlflowException
+
+    from pipeline.tracking.runs import run_artifact
+
     try:
-        path = run_artifact(run_id, "config.yaml", client.tracking_uri)
+        path = run_artifact(run.info.run_id, "config.yaml", client.tracking_uri)
         config = flatten(OmegaConf.to_container(OmegaConf.load(path)))
-    except (MlflowException, OSError):  # a pruned trial keeps no artifacts: its parameters
+    except (MlflowException, OSError):
         config = dict(run.data.params)
-    return run.info.run_name, {
-        "config": {k: str(v) for k, v in config.items()},
-        "provenance": {k: run.data.tags.get(k, "-") for k in PROVENANCE},
-        "metrics": {m: run.data.metrics[m] for m in FINAL if m in run.data.metrics},
+    return {k: str(v) for k, v in config.items()}
+
+
+def described(client: Any, run_id: str) -> tuple[str, dict[str, dict[str, Any]]]:
+    """A run's (or a group's) name, and its resolved config, provenance and final metrics. A
+    group's values are those of its runs: one value where they agree, the seeds' values
+    joined where they do not, and each metric as the list of its runs' values."""
+    run, runs = members(client, run_id)
+    configs = [config_of(client, r) for r in runs]
+
+    def agreed(values: list[str]) -> str:
+        return " ".join(dict.fromkeys(values))  # in run order, each once
+
+    keys = sorted({k for c in configs for k in c})
+    provenance = {k: agreed([r.data.tags.get(k, "-") for r in runs]) for k in PROVENANCE}
+    metrics = {m: [r.data.metrics[m] for r in runs if m in r.data.metrics] for m in FINAL}
+    name = run.info.run_name if len(runs) == 1 else f"{run.info.run_name} ({len(runs)} runs)"
+    return name, {
+        "config": {k: agreed([c.get(k, "-") for c in configs]) for k in keys},
+        "provenance": provenance,
+        "metrics": {m: v for m, v in metrics.items() if v},
     }
 
 
+def shown(values: list[float]) -> str:
+    """One run's value, or a group's mean ± sd over its runs."""
+    if len(values) == 1:
+        return f"{values[0]:.6g}"
+    series = pd.Series(values)
+    return f"{series.mean():.6g} ± {series.std():.2g}"
+
+
 def diff_rows(a: dict[str, dict[str, Any]], b: dict[str, dict[str, Any]]) -> list[list[Any]]:
-    """[section, key, A, B, B - A] for every value that differs."""
+    """[section, key, A, B, B - A] for every value that differs (B - A of the means)."""
     rows = []
     for section in ("config", "provenance", "metrics"):
         x, y = a[section], b[section]
@@ -170,10 +216,11 @@ def diff_rows(a: dict[str, dict[str, Any]], b: dict[str, dict[str, Any]]) -> lis
             va, vb = x.get(key, "-"), y.get(key, "-")
             if va == vb:
                 continue
-            numbers = isinstance(va, float) and isinstance(vb, float)
-            if numbers:
-                rows.append([section, key, f"{va:.6g}", f"{vb:.6g}", f"{vb - va:+.6g}"])
+            if isinstance(va, list) and isinstance(vb, list):
+                change = sum(vb) / len(vb) - sum(va) / len(va)
+                rows.append([section, key, shown(va), shown(vb), f"{change:+.6g}"])
             else:
+                va, vb = (shown(v) if isinstance(v, list) else v for v in (va, vb))
                 rows.append([section, key, va, vb, ""])
     return rows
 
@@ -183,7 +230,7 @@ def diff_runs(args: argparse.Namespace) -> None:
     (name_a, a), (name_b, b) = described(client, args.run_a), described(client, args.run_b)
     rows = diff_rows(a, b)
     if not rows:
-        print("the two runs do not differ in config, provenance or final metrics")
+        print("the two do not differ in config, provenance or final metrics")
         return
     headers = ["", "", f"A: {name_a}", f"B: {name_b}", "B - A"]
     print(tabulate(rows, headers=headers, tablefmt="simple", disable_numparse=True))
@@ -206,8 +253,14 @@ def parser() -> argparse.ArgumentParser:
     ls.add_argument("--each", action="store_true", help="one row per run, with its id")
     ls.add_argument("--csv", action="store_true", help="CSV on stdout (mean and sd as numbers)")
     ls.set_defaults(func=list_runs)
-    df = commands.add_parser("diff", parents=[uri], help="what differs between two runs")
-    df.add_argument("run_a", metavar="RUN_A", help="a run id (list --each shows them)")
+    df = commands.add_parser(
+        "diff", parents=[uri], help="what differs between two runs (or two groups of seeds)"
+    )
+    df.add_argument(
+        "run_a",
+        metavar="RUN_A",
+        help="a run id (list --each shows them), or a group's parent run: its runs' mean",
+    )
     df.add_argument("run_b", metavar="RUN_B")
     df.set_defaults(func=diff_runs)
     return p

@@ -19,6 +19,7 @@ from pipeline import cli, fit
 from pipeline.compose import compose, config, preset_settings  # noqa: F401 (used as train.*)
 from pipeline.config import CONF_DIR, TrainConfig, to_config
 from pipeline.data import Dataset, load
+from pipeline.tracking.parents import short, swept_keys
 from pipeline.tracking.store import StoreError, mask, open_experiment
 from pipeline.tracking.ui import experiment_url
 
@@ -85,12 +86,13 @@ def run(
     tags: dict[str, str] | None = None,
     parent_run_id: str | None = None,
     on_start: Callable[[str], None] | None = None,
+    label: str = "",
 ) -> fit.Result:
     """Train from a validated config; with tracking on, the result carries its MLflow run id
     (``on_start`` receives it as soon as the run exists, before anything can fail)."""
     data = load_data(cfg)
     fit.check_memory(cfg, data.train.x.shape[1], data.train.t.shape[1])  # before any record
-    hooks = [*hooks, progress_line()] if cfg.trainer.progress else list(hooks)
+    hooks = [*hooks, progress_line(label)] if cfg.trainer.progress else list(hooks)
     if not cfg.tracking.enabled:
         return fit.train(cfg, data, hooks)
     from pipeline.tracking.runs import Tracker  # imports mlflow: only when tracking is on
@@ -125,14 +127,15 @@ def main(raw: DictConfig) -> float:
     def body() -> float:
         cfg = to_config(raw)
         overrides = " ".join(HydraConfig.get().overrides.task)
-        result = run(cfg, tags={"hydra.overrides": mask(overrides)})
+        label = job_label()
+        result = run(cfg, tags={"hydra.overrides": mask(overrides)}, label=label)
         log.info(
-            f"test accuracy {result.test_accuracy:.2%}  test loss {result.test_loss:.4f}  "
+            f"{label}test accuracy {result.test_accuracy:.2%}  test loss {result.test_loss:.4f}  "
             f"best epoch {result.best_epoch}  stopped at {result.stopped_epoch}  "
             f"{result.seconds:.1f}s"
         )
         if result.run_id:
-            log.info(f"mlflow run {result.run_id}  {run_url(cfg, result.run_id)}")
+            log.info(f"{label}mlflow run {result.run_id}  {run_url(cfg, result.run_id)}")
         if not result.learned:
             log.warning(NEVER_LEARNED)
         if result.outbox:
@@ -140,6 +143,20 @@ def main(raw: DictConfig) -> float:
         return result.test_accuracy
 
     return cli.command(body, "the MLflow run was ended as KILLED")
+
+
+def job_label() -> str:
+    """``[#1 relu seed=1] ``: a multirun job's number and values of the swept keys, which
+    start each of its lines (jobs run side by side); nothing outside a multirun."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    hydra = HydraConfig.get()
+    if hydra.mode != RunMode.MULTIRUN:
+        return ""
+    given = dict(o.lstrip("+~").split("=", 1) for o in hydra.overrides.task if "=" in o)
+    values = [short(k, given[k]) for k in swept_keys() if k in given]
+    return f"[#{hydra.job.num} {' '.join(values)}] ".replace(" ]", "]")
 
 
 def run_url(cfg: TrainConfig, run_id: str) -> str:

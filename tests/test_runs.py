@@ -95,3 +95,38 @@ def test_diff_shows_only_what_differs(recorded, capsys) -> None:
     assert "trainer.seed" in out and "optimizer.lr" not in out
     code, _, err = cli(capsys, "diff", "--uri", uri, r["relu0"].run_id, "nosuchrun")
     assert code == 1 and err.startswith("error: no run 'nosuchrun' in sqlite:///")
+
+
+def test_diff_of_two_groups_compares_their_means(recorded, capsys) -> None:
+    """A group's parent run stands for its runs: configs with the seeds joined, metrics as
+    mean ± sd, B - A of the means; a run and a group compare too."""
+    from mlflow import MlflowClient
+
+    uri, r = recorded
+    client = MlflowClient(uri)
+    experiment_id = client.get_run(r["relu0"].run_id).info.experiment_id
+    group = client.create_run(experiment_id, run_name="relu", tags={"kind": "group"}).info.run_id
+    for key in ("relu0", "relu1"):
+        client.set_tag(r[key].run_id, "mlflow.parentRunId", group)
+    client.set_terminated(group)
+    code, out, _ = cli(capsys, "diff", "--uri", uri, group, r["lr"].run_id)
+    assert code == 0, out
+    rows = {line.split()[1]: line.split()[2:] for line in out.splitlines()[2:]}
+    assert "A: relu (2 runs)" in out
+    assert rows["trainer.seed"] == ["0", "1", "0"]  # the group's seeds, joined
+    assert rows["optimizer.lr"] == ["0.1", "0.05"]
+    accuracies = pd.Series([r["relu0"].test_accuracy, r["relu1"].test_accuracy])
+    b = r["lr"].test_accuracy
+    mean, sd = accuracies.mean(), accuracies.std()
+    assert rows["test_accuracy"] == [
+        f"{mean:.6g}",
+        "±",
+        f"{sd:.2g}",
+        f"{b:.6g}",
+        f"{b - mean:+.6g}",
+    ]
+    code, _, err = cli(capsys, "diff", "--uri", uri, group, group)
+    assert code == 0
+    empty = client.create_run(experiment_id, run_name="empty").info.run_id
+    code, _, err = cli(capsys, "diff", "--uri", uri, empty, group)
+    assert code == 1 and "neither a training run nor the parent of finished ones" in err

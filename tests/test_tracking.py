@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import signal
+import statistics
 import subprocess
 import sys
 import time
@@ -150,6 +151,47 @@ def test_multirun_is_one_parent_with_children(store: str, tmp_path, launcher: st
         assert "test accuracy" in (tmp_path / job / "train.log").read_text()
 
 
+def test_a_multirun_labels_its_jobs_and_sums_them_up(store: str, tmp_path) -> None:
+    """Jobs side by side: each line names its job, the parent run is named after what the
+    multirun sweeps, and the end gives the mean ± sd over each configuration's seeds; the
+    joblib launcher's settings line is gone (its list of jobs stays)."""
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pipeline.train",
+            "-m",
+            "experiment=sigmoid,relu",
+            "trainer.seed=0,1",
+            "trainer.epochs=1",
+            f"tracking.uri={store}",
+            f"hydra.sweep.dir={tmp_path}",
+            *SMALL[:2],  # with progress: the epoch lines
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert "Joblib.Parallel(" not in out.stdout and "#3 : experiment=relu" in out.stdout
+    for n, label in enumerate(["sigmoid seed=0", "sigmoid seed=1", "relu seed=0", "relu seed=1"]):
+        mine = [line for line in lines if line.startswith(f"[#{n} {label}] ")]
+        assert [line.split()[3] for line in mine[:2]] == ["epoch", "test"], mine
+    all_runs = runs(store)
+    (parent,) = [r for r in all_runs if r.data.tags.get("kind") == "multirun"]
+    assert parent.info.run_name == "multirun experiment=sigmoid,relu seed=0,1"
+    children = [r for r in all_runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
+    summary = lines[lines.index("test accuracy over the jobs of each configuration (mean ± sd):") :]
+    for preset in ("sigmoid", "relu"):
+        accuracies = [
+            r.data.metrics["test_accuracy"] for r in children if r.data.tags["preset"] == preset
+        ]
+        mean, sd = statistics.mean(accuracies), statistics.stdev(accuracies)
+        assert f"  {preset:<7}  {mean:.2%} ± {sd:.2%}  (2 jobs)" in summary
+
+
 # In-process records of a scripted result: what a run holds and how it ends, in about a second.
 
 
@@ -198,6 +240,13 @@ def record(store: str, result: Result, tags: dict | None = None, **tracking) -> 
     return tracker.run_id
 
 
+def test_system_metrics_follow_mlflow_s_own_switch(store: str, monkeypatch) -> None:
+    monkeypatch.setenv("MLFLOW_ENABLE_SYSTEM_METRICS_LOGGING", "false")
+    run = MlflowClient(store).get_run(record(store, scripted_result()))
+    assert not [k for k in run.data.metrics if k.startswith("system/")]
+    assert "test_accuracy" in run.data.metrics
+
+
 def test_a_tracker_records_everything_and_ends_finished(store: str, monkeypatch) -> None:
     monkeypatch.setenv(PARENT_RUN_ENV, "parent-of-all")
     run_id = record(store, scripted_result(), {"preset": "tiny"})
@@ -216,9 +265,11 @@ def test_a_tracker_records_everything_and_ends_finished(store: str, monkeypatch)
     assert (tags["stop_reason"], tags["learned"], tags["outcome"]) == (
         "early stopping", "true", "complete",
     )  # fmt: skip
-    assert run.data.metrics == {
+    system = {k for k in run.data.metrics if k.startswith("system/")}  # MLflow's, at the end
+    assert {"system/cpu_utilization_percentage", "system/system_memory_usage_megabytes"} <= system
+    assert {k: v for k, v in run.data.metrics.items() if k not in system} == {
         "best_epoch": 2, "stopped_epoch": 3, "best_val_loss": 0.75, "best_val_accuracy": 0.875,
-        "train_seconds": 4.0, "test_loss": 0.5, "test_accuracy": 0.8125,
+        "train_seconds": 4.0, "test_loss": 0.5, "test_accuracy": 0.8125, "test_accuracy_pct": 81.25,
         "train_loss": 0.5, "train_accuracy": 0.8, "val_loss": 1.0, "val_accuracy": 0.75,
     }  # fmt: skip
     steps = client.get_metric_history(run_id, "val_loss")
@@ -290,7 +341,8 @@ def test_how_a_run_ends_follows_the_exception(store: str, error, status: str) ->
         raise error
     run = MlflowClient(store).get_run(tracker.run_id)
     assert run.info.status == status
-    assert run.data.metrics == {"val_loss": 0.5}  # the epochs before the end are kept
+    own = {k: v for k, v in run.data.metrics.items() if not k.startswith("system/")}
+    assert own == {"val_loss": 0.5}  # the epochs before the end are kept
     assert ("error" in run.data.tags) == (status == "FAILED")
     if status == "FAILED":
         assert run.data.tags["error"] == "RuntimeError: boom"

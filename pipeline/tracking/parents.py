@@ -111,22 +111,85 @@ class ParentRun:
             )
 
 
+SWEPT_ENV = "PIPELINE_SWEPT_KEYS"  # a multirun's swept keys, for its jobs' labels
+
+
+def swept(overrides: list[str]) -> dict[str, list[str]]:
+    """The keys a multirun sweeps (``experiment=sigmoid,relu``, ``trainer.seed=range(3)``)
+    and their values, in command-line order."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    parsed = OverridesParser.create().parse_overrides(overrides)
+    return {
+        o.key_or_group: list(o.sweep_string_iterator()) for o in parsed if o.is_sweep_override()
+    }
+
+
+def short(key: str, value: str) -> str:
+    """``trainer.seed=1`` -> ``seed=1``, ``experiment=relu`` -> ``relu``: a job's label."""
+    return value if key == "experiment" else f"{key.rsplit('.', 1)[-1]}={value}"
+
+
 class MultirunParent(Callback):
-    """Hydra callback (``conf/config.yaml``): one MLflow parent run per ``-m`` multirun."""
+    """Hydra callback (``conf/config.yaml``): one MLflow parent run per ``-m`` multirun, named
+    after what it sweeps; its jobs label their lines with their values of the swept keys, and
+    at the end the mean test accuracy of each configuration over its jobs (seeds) is printed."""
 
     parent: ParentRun | None = None
 
     def on_multirun_start(self, config: Any, **kwargs: Any) -> None:
+        keys = swept(list(config.hydra.overrides.task))
+        os.environ[SWEPT_ENV] = ",".join(keys)
         if not config.get("tracking", {}).get("enabled", False):
             return
         overrides = " ".join(config.hydra.overrides.task)
+        what = " ".join(f"{k.rsplit('.', 1)[-1]}={','.join(v)}" for k, v in keys.items())
         self.parent = ParentRun(
             config.tracking.uri,
             config.tracking.experiment,
-            f"multirun {time.strftime('%Y-%m-%d %H:%M:%S')}",
+            store.mask(f"multirun {what or overrides}")[:250],
             {"kind": "multirun", "hydra.overrides": store.mask(overrides)},
         )
 
     def on_multirun_end(self, config: Any, **kwargs: Any) -> None:
-        if self.parent is not None:
-            self.parent.end("FINISHED")
+        if self.parent is None:
+            return
+        self.parent.end("FINISHED")
+        try:
+            for line in summary(self.parent, [k for k in swept_keys() if k != "trainer.seed"]):
+                print(line, flush=True)
+        except Exception as err:  # a summary is a convenience: never fail the multirun on it
+            if not is_outage(err):
+                raise
+
+
+def swept_keys() -> list[str]:
+    return [k for k in os.environ.get(SWEPT_ENV, "").split(",") if k]
+
+
+def summary(parent: ParentRun, keys: list[str]) -> list[str]:
+    """Mean ± sd of the test accuracy over the jobs of each configuration (the swept values
+    but the seed), read back from the multirun's child runs."""
+    import statistics
+
+    children = parent.client.search_runs(
+        [parent.client.get_run(parent.run_id).info.experiment_id],
+        f"tags.mlflow.parentRunId = '{parent.run_id}' and attributes.status = 'FINISHED'",
+        max_results=10_000,
+    )
+    groups: dict[str, list[float]] = {}
+    for run in children:
+        if "test_accuracy" not in run.data.metrics:
+            continue
+        given = dict(o.split("=", 1) for o in run.data.tags.get("hydra.overrides", "").split())
+        label = " ".join(short(k, given[k]) for k in keys if k in given) or "all jobs"
+        groups.setdefault(label, []).append(run.data.metrics["test_accuracy"])
+    if not groups:
+        return []
+    width = max(map(len, groups))
+    lines = ["test accuracy over the jobs of each configuration (mean ± sd):"]
+    for label, values in sorted(groups.items(), key=lambda g: -statistics.mean(g[1])):
+        sd = f" ± {statistics.stdev(values):.2%}" if len(values) > 1 else ""
+        n = f"{len(values)} job{'s' if len(values) > 1 else ''}"
+        lines.append(f"  {label:<{width}}  {statistics.mean(values):.2%}{sd}  ({n})")
+    return lines
