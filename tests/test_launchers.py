@@ -45,9 +45,8 @@ def test_a_sweep_through_submitit_local_fills_one_study_from_two_jobs(
     pids = {t.user_attrs[storage.OWNER_ATTR].rsplit(":", 2)[1] for t in trials}
     assert len(pids) == 2  # each job took trials from the one budget
     logs = sorted(p.name for p in (tmp_path / "jobs").glob("*_log.out"))
-    assert len(logs) == 2 and all(
-        "lr_activation-mnist #" in (tmp_path / "jobs" / p).read_text() for p in logs
-    )
+    name = study_of(tmp_path).study_name  # lr_activation-mnist-<settings hash>
+    assert len(logs) == 2 and all(f"{name} #" in (tmp_path / "jobs" / p).read_text() for p in logs)
     statuses = {(r.data.tags["kind"], r.info.status) for r in runs(tmp_path)}
     assert statuses == {("study", "FINISHED"), ("trial", "FINISHED")}
 

@@ -118,7 +118,9 @@ def test_sigterm_ends_killed(store: str, tmp_path) -> None:
     assert run.info.status == "KILLED"
 
 
-@pytest.mark.parametrize("launcher", ["joblib", "submitit_local"])
+@pytest.mark.parametrize(  # submitit's own path is tested in test_launchers (make test)
+    "launcher", ["joblib", pytest.param("submitit_local", marks=pytest.mark.slow)]
+)
 def test_multirun_is_one_parent_with_children(store: str, tmp_path, launcher: str) -> None:
     """Hydra's parallel launchers (joblib, the default; submitit's local executor, as on a
     cluster): one MLflow parent run, one child per job, each job's lines in its own log."""
