@@ -8,6 +8,7 @@ import statistics
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -118,31 +119,22 @@ def test_sigterm_ends_killed(store: str, tmp_path) -> None:
     assert run.info.status == "KILLED"
 
 
+def multirun(store: str, tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
+    """``python -m pipeline.train -m ...`` of one-epoch jobs into ``store``; it must succeed."""
+    cmd = [sys.executable, "-m", "pipeline.train", "-m", *args, "trainer.epochs=1"]
+    cmd += [f"tracking.uri={store}", f"hydra.sweep.dir={tmp_path}"]
+    out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    return out
+
+
 @pytest.mark.parametrize(  # submitit's own path is tested in test_launchers (make test)
     "launcher", ["joblib", pytest.param("submitit_local", marks=pytest.mark.slow)]
 )
 def test_multirun_is_one_parent_with_children(store: str, tmp_path, launcher: str) -> None:
     """Hydra's parallel launchers (joblib, the default; submitit's local executor, as on a
     cluster): one MLflow parent run, one child per job, each job's lines in its own log."""
-    out = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pipeline.train",
-            "-m",
-            f"hydra/launcher={launcher}",
-            "experiment=sigmoid,relu",
-            "trainer.epochs=1",
-            f"tracking.uri={store}",
-            f"hydra.sweep.dir={tmp_path}",
-            *SMALL,
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert out.returncode == 0, out.stderr
+    multirun(store, tmp_path, f"hydra/launcher={launcher}", "experiment=sigmoid,relu", *SMALL)
     all_runs = runs(store)
     (parent,) = [r for r in all_runs if r.data.tags.get("kind") == "multirun"]
     children = [r for r in all_runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
@@ -157,25 +149,9 @@ def test_a_multirun_labels_its_jobs_and_sums_them_up(store: str, tmp_path) -> No
     """Jobs side by side: each line names its job, the parent run is named after what the
     multirun sweeps, and the end gives the mean ± sd over each configuration's seeds; the
     joblib launcher's settings line is gone (its list of jobs stays)."""
-    out = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pipeline.train",
-            "-m",
-            "experiment=sigmoid,relu",
-            "trainer.seed=0,1",
-            "trainer.epochs=1",
-            f"tracking.uri={store}",
-            f"hydra.sweep.dir={tmp_path}",
-            *SMALL[:2],  # with progress: the epoch lines
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
+    out = multirun(  # with progress (SMALL without its last key): the epoch lines
+        store, tmp_path, "experiment=sigmoid,relu", "trainer.seed=0,1", *SMALL[:2]
     )
-    assert out.returncode == 0, out.stderr
     lines = out.stdout.splitlines()
     assert "Joblib.Parallel(" not in out.stdout and "#3 : experiment=relu" in out.stdout
     for n, label in enumerate(["sigmoid seed=0", "sigmoid seed=1", "relu seed=0", "relu seed=1"]):

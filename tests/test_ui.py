@@ -152,27 +152,20 @@ def test_the_links_of_make_ui_open_on_the_report_s_experiments(
     page.screenshot(path=SCREENSHOTS / "mlflow-grouped-charts.png", full_page=False)
 
 
+def two_trial_sweep(tmp_path: Path, *args: str) -> Path:
+    """A real two-trial sweep into a journal under ``tmp_path``; returns the journal."""
+    journal = tmp_path / "studies.journal"
+    cmd = [sys.executable, "-m", "sweeps", "sweep=lr_activation", "n_trials=2", *TINY, *args]
+    cmd += [f"study.storage=journal:{journal}", f"hydra.run.dir={tmp_path}/hydra"]
+    out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr
+    return journal
+
+
 def test_a_study_s_run_links_its_best_trial(tmp_path: Path, store: str, mlflow_server, page):
     """The study's parent run names its best trial in its description, a link that opens the
     trial's run page."""
-    out = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "sweeps",
-            "sweep=lr_activation",
-            "n_trials=2",
-            *TINY,
-            f"tracking.uri={store}",
-            f"study.storage=journal:{tmp_path / 'studies.journal'}",
-            f"hydra.run.dir={tmp_path}/hydra",
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert out.returncode == 0, out.stderr
+    two_trial_sweep(tmp_path, f"tracking.uri={store}")
     client, experiment_id = stores.open_experiment(store, "mnist-mlp")
     (study,) = client.search_runs([experiment_id], "tags.kind = 'study'")
     best = client.get_run(study.data.tags["best.run_id"])
@@ -191,25 +184,7 @@ def test_a_study_s_run_links_its_best_trial(tmp_path: Path, store: str, mlflow_s
 
 
 def test_optuna_dashboard_shows_the_studies(tmp_path: Path, page) -> None:
-    journal = tmp_path / "studies.journal"
-    out = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "sweeps",
-            "sweep=lr_activation",
-            "n_trials=2",
-            "tracking=none",
-            *TINY,
-            f"study.storage=journal:{journal}",
-            f"hydra.run.dir={tmp_path}/hydra",
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert out.returncode == 0, out.stderr
+    journal = two_trial_sweep(tmp_path, "tracking=none")
     port = free_port()
     log = tmp_path / "dashboard.log"
     with open(log, "w") as stream:
