@@ -28,6 +28,7 @@ from pipeline.compose import share_searchpath
 from pipeline.config import CONF_DIR, ConfigError, TrainConfig
 from pipeline.data import DataError
 from pipeline.fit import Diverged
+from pipeline.tracking.runs import is_interrupt
 from pipeline.tracking.store import StoreError, mask
 
 
@@ -163,7 +164,9 @@ def command(body: Callable[[], T], interrupted: str) -> T:
             return body()
     except ONE_LINE_ERRORS as err:
         sys.exit(f"error: {mask(str(err))}")
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, Exception) as err:
+        if not is_interrupt(err):
+            raise
         sys.exit(f"interrupted: {interrupted}")
 
 

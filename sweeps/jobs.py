@@ -25,7 +25,7 @@ from pipeline.config import TrainConfig, to_config
 from pipeline.tracking import store
 from pipeline.tracking.parents import ParentRun
 from pipeline.tracking.provenance import identity
-from pipeline.tracking.runs import find_finished, run_artifact
+from pipeline.tracking.runs import end_status, find_finished, run_artifact
 from sweeps import launchers
 
 Key = tuple[str, int]  # (group, seed)
@@ -123,7 +123,7 @@ def ensure(
         trained, errors = _pool(todo, configs, workers, ids, force)
     except BaseException as err:
         for p in parents.values():
-            p.end("KILLED" if isinstance(err, KeyboardInterrupt) else "FAILED")
+            p.end(end_status(err))
         raise
     for p in parents.values():
         p.end("FINISHED")

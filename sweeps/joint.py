@@ -27,7 +27,7 @@ from pipeline import train
 from pipeline.config import TrainConfig
 from pipeline.tracking.parents import ParentRun
 from pipeline.tracking.provenance import code_version
-from pipeline.tracking.runs import find_finished
+from pipeline.tracking.runs import end_status, find_finished
 from sweeps import jobs, space
 from sweeps.forensics import active
 from sweeps.original import ROWS, Target
@@ -174,7 +174,7 @@ def test(
         ids, more, _ = jobs.ensure(seed_jobs(rows, winner, seeds, parent.run_id), workers, force)
         over = summarize_seeds(rows, winner, jobs.collect(ids, uri, histories=False)[0])
     except BaseException as err:
-        parent.end("KILLED" if isinstance(err, KeyboardInterrupt) else "FAILED")
+        parent.end(end_status(err))
         raise
     parent.end("FINISHED")
     result = Joint(

@@ -28,6 +28,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from pipeline import cli, train
+from pipeline.tracking.runs import is_interrupt
 from pipeline.tracking.store import StoreError, mask
 from sweeps import budget, launchers, space, storage
 from sweeps.best import best_trial
@@ -219,10 +220,12 @@ def _worker(tasks: list[Task], worker: int, parent_pid: int, log_file: str | Non
     try:
         with cli.interrupts():
             work(tasks, worker)
-    except KeyboardInterrupt:
-        sys.exit(130)
     except cli.ONE_LINE_ERRORS as err:
         sys.exit(f"error: [worker {worker}] {mask(str(err))}")
+    except (KeyboardInterrupt, Exception) as err:
+        if not is_interrupt(err):
+            raise
+        sys.exit(130)
 
 
 def _job(tasks: list[Task], worker: int) -> str | None:

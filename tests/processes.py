@@ -48,7 +48,9 @@ def act_when(
     pid = pid or proc.pid
     deadline = time.monotonic() + 300
     while True:
-        assert proc.poll() is None, "the command ended before the condition held"
+        if proc.poll() is not None:
+            why = f"exit {proc.returncode} " + (proc.stderr.read() if proc.stderr else "")
+            raise AssertionError(f"the command ended before the condition held: {why}"[:4000])
         assert time.monotonic() < deadline, "the condition never held"
         os.kill(pid, signal.SIGSTOP)
         wait_for(lambda: state(pid) in ("T", "t", "Z", ""), "the process to stop")

@@ -72,3 +72,16 @@ def test_an_intact_journal_is_left_byte_for_byte(tmp_path: Path) -> None:
     storage.open_storage.cache_clear()
     storage.open_storage(f"journal:{journal}")
     assert journal.read_bytes() == before and not (tmp_path / "studies.journal.torn").exists()
+
+
+def test_a_whole_journal_opens_while_a_stopped_holder_keeps_its_lock(tmp_path: Path) -> None:
+    # CI: a test froze a sweep (SIGSTOP) while it held the lock; opening the journal waited
+    # 30 s, Optuna then broke the lock, and the sweep failed when it released it
+    journal = tmp_path / "studies.journal"
+    make(journal, "a", [1.0])
+    holder = optuna.storages.journal.JournalFileSymlinkLock(str(journal))
+    holder.acquire()  # held, as by a process that is stopped
+    storage.open_storage.cache_clear()
+    opened = storage.open_storage(f"journal:{journal}")
+    assert [t.value for t in optuna.load_study(study_name="a", storage=opened).trials] == [1.0]
+    holder.release()  # still the holder's: nobody broke it (else RuntimeError)

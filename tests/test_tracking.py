@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import statistics
 import subprocess
@@ -13,8 +14,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 from mlflow import MlflowClient
+from optuna.storages.journal import JournalFileSymlinkLock
 
-from pipeline import train
+from pipeline import cli, train
 from pipeline.artifacts import load_model
 from pipeline.config import ROOT, TrackingConfig, TrainConfig, TrainerConfig
 from pipeline.data import Dataset
@@ -324,6 +326,34 @@ def test_how_a_run_ends_follows_the_exception(store: str, error, status: str) ->
     assert ("error" in run.data.tags) == (status == "FAILED")
     if status == "FAILED":
         assert run.data.tags["error"] == "RuntimeError: boom"
+
+
+def test_an_interrupt_inside_optunas_lock_release_ends_the_run_killed_and_says_interrupted(
+    store: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # seen in make test: a worker's SIGTERM landed between the two steps of Optuna's journal
+    # lock release, whose clean-up then raised FileNotFoundError: the run ended FAILED
+    lock = JournalFileSymlinkLock(str(tmp_path / "study.journal"))
+    lock.acquire()
+    unlink = os.unlink
+
+    def unlink_then_signal(path: str) -> None:  # the signal lands right after the unlink
+        unlink(path)
+        monkeypatch.setattr(os, "unlink", unlink)
+        raise KeyboardInterrupt("SIGTERM")
+
+    monkeypatch.setattr(os, "unlink", unlink_then_signal)
+    tracked = Tracker(tracked_config(store), "n", {}, {})
+    with pytest.raises(FileNotFoundError) as caught, tracked as tracker:
+        lock.release()
+    assert MlflowClient(store).get_run(tracker.run_id).info.status == "KILLED"
+
+    def body() -> None:
+        raise caught.value
+
+    with pytest.raises(SystemExit) as ended:  # one line, not a traceback
+        cli.command(body, "run it again")
+    assert ended.value.code == "interrupted: run it again"
 
 
 def test_metrics_are_sent_in_batches_once_the_flush_interval_passed(store, monkeypatch) -> None:

@@ -33,10 +33,23 @@ PARENT_RUN_ENV = "PIPELINE_PARENT_RUN_ID"  # children of a multirun, a sweep or 
 FLUSH_SECONDS = 5.0  # metrics reach the store in batches at most this often
 
 
+def is_interrupt(exc: BaseException | None) -> bool:
+    """Whether ``exc`` is an interrupt, or an error raised while one was being handled: a
+    signal that lands in a library's cleanup comes out as that cleanup's error (Optuna's
+    journal lock, interrupted between the two steps of its release, unlinks a file it already
+    removed: FileNotFoundError), yet what ended the work was the interrupt."""
+    while exc is not None:
+        if isinstance(exc, KeyboardInterrupt):
+            return True
+        exc = exc.__context__
+    return False
+
+
 def end_status(exc: BaseException | None) -> str:
+    """How a run (or a parent) ends that ``exc`` (None: nothing) stopped."""
     if exc is None:
         return "FINISHED"
-    return "KILLED" if isinstance(exc, KeyboardInterrupt | SystemExit) else "FAILED"
+    return "KILLED" if isinstance(exc, SystemExit) or is_interrupt(exc) else "FAILED"
 
 
 def _now_ms() -> int:

@@ -20,7 +20,7 @@ import pandas as pd
 
 from pipeline import gradcheck
 from pipeline.tracking import store
-from pipeline.tracking.runs import find_finished
+from pipeline.tracking.runs import end_status, find_finished
 from pipeline.tracking.ui import experiment_url
 from sweeps import forensics, jobs, joint, tuning
 from sweeps import study as st
@@ -142,7 +142,7 @@ def gather(plan: Plan, figures: Path, parent: str | None) -> Context:
         rerun_ids, rerun_errors, _ = jobs.ensure(todo, plan.workers, plan.r.force)
     except BaseException as err:
         if joint_parent:
-            joint_parent.end("KILLED" if isinstance(err, KeyboardInterrupt) else "FAILED")
+            joint_parent.end(end_status(err))
         raise
     ctx.errors |= rerun_errors
     uri = plan.first.tracking.uri
