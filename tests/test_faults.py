@@ -184,9 +184,9 @@ def test_killing_a_sweep_worker_or_its_parent_leaves_no_orphan_and_exact_totals(
     wait_for(in_training, "a trial in training")
     running = [t for t in trials_of(tmp_path) if t.state == TrialState.RUNNING]
     victim = int(running[0].user_attrs["owner"].rsplit(":", 2)[1])
-    lock = tmp_path / "study.journal.lock"  # killed holding it, the rest wait 30 s for Optuna
+    lock = tmp_path / "study.journal.lock"
 
-    def victim_training() -> bool:  # to break it: fine, but not what this test is about
+    def victim_training() -> bool:  # not while it holds the lock: the rest would wait 30 s
         return not lock.is_symlink() and bool(in_training(victim))
 
     signal_when(proc, victim_training, signal.SIGKILL, pid=victim)
@@ -267,14 +267,11 @@ def test_launchers_on_two_hosts_one_killed_the_other_finishes_the_study(
     b = on("host-b")
     wait_for(lambda: in_training("host-b/"), "host-b in a trial")
 
-    def a_in_training() -> bool:
-        return in_training("host-a/")
-
     def kill_a_freeze_b() -> None:  # host-b must not spend the budget before host-a is stale
         a.kill()
         os.kill(b.pid, signal.SIGSTOP)
 
-    act_when(a, a_in_training, kill_a_freeze_b)
+    act_when(a, lambda: in_training("host-a/"), kill_a_freeze_b)
     a.communicate(timeout=60)
     (dead,) = [t for t in of("host-a/") if t.state == TrialState.RUNNING]
     stale = lifecycle.stale_after
